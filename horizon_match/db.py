@@ -1,0 +1,125 @@
+"""Opening the database: engine, schema upgrade through migrations, sessions.
+
+SQLite (a file under data/) is the zero-setup default; PostgreSQL works through the same
+SQLAlchemy URL. Opening a database always brings its schema up to date, so an old file keeps
+working after an upgrade of horizon-match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from horizon_match.errors import DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers (a web page, `members list`) work while the weekly job writes.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
+    return script.get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every pending migration (a fresh database gets the whole schema)."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+        raise DatabaseError(
+            f"the database schema is at revision {current}, which this version of horizon-match "
+            "does not know (it was made by a newer version); upgrade horizon-match"
+        )
+    command.upgrade(_alembic_config(engine), "head")
+
+
+class Database:
+    """An opened, up-to-date database. Use `session()` for a unit of work."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            if migrate:
+                upgrade(self.engine)
+        except OperationalError as exc:
+            raise DatabaseError(
+                f"cannot open the database {self.engine.url.render_as_string(hide_password=True)}: "
+                f"{exc.orig}; check the --db URL (or HORIZON_MATCH_DB) and that the server runs"
+            ) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back whole on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def table_names(self) -> list[str]:
+        return sorted(inspect(self.engine).get_table_names())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    try:
+        return Database(url)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot open the database: {exc}; check the --db URL (or HORIZON_MATCH_DB)"
+        ) from exc
