@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 11:40:39.936150
+Create Date: 2026-11-25 11:42:50.807068
 """
 from alembic import op
 import sqlalchemy as sa
