@@ -22,6 +22,9 @@ ENV_DATA_DIR = "HORIZON_MATCH_DATA_DIR"
 ENV_MODEL = "HORIZON_MATCH_MODEL"
 ENV_SMTP_URL = "HORIZON_MATCH_SMTP_URL"
 ENV_SECRET = "HORIZON_MATCH_SECRET"
+ENV_SENDER = "HORIZON_MATCH_SENDER"
+ENV_REPLY_TO = "HORIZON_MATCH_REPLY_TO"
+ENV_PUBLIC_URL = "HORIZON_MATCH_PUBLIC_URL"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Settings:
     sender: str = "horizon-match <noreply@localhost>"
     reply_to: str | None = None
     secret: str = "change-me"
+    # where the club serves horizon-match over HTTPS; enables one-click unsubscribe links
+    public_url: str | None = None
     portal_base_url: str = "https://api.tech.ec.europa.eu/search-api/prod/rest/search"
     topic_details_base_url: str = (
         "https://ec.europa.eu/info/funding-tenders/opportunities/data/topicDetails"
@@ -77,6 +82,9 @@ def load_settings(env: Mapping[str, str], db: str | None = None, **overrides: ob
         model=env.get(ENV_MODEL) or DEFAULT_MODEL,
         smtp_url=env.get(ENV_SMTP_URL) or None,
         secret=env.get(ENV_SECRET) or "change-me",
+        sender=env.get(ENV_SENDER) or Settings.sender,
+        reply_to=env.get(ENV_REPLY_TO) or None,
+        public_url=env.get(ENV_PUBLIC_URL) or None,
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     return settings.with_(**clean) if clean else settings

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 11:42:50.807068
+Create Date: 2026-11-25 11:49:45.186450
 """
 from alembic import op
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('url', sa.String(length=1000), nullable=True),
     sa.Column('source', sa.String(length=30), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('listing_hash', sa.String(length=64), nullable=True),
     sa.Column('first_seen', sa.DateTime(), nullable=False),
     sa.Column('last_seen', sa.DateTime(), nullable=False),
     sa.Column('missing_since', sa.DateTime(), nullable=True),
@@ -233,6 +234,29 @@ def upgrade() -> None:
     with op.batch_alter_table('matches', schema=None) as batch_op:
         batch_op.create_index('ix_matches_member_run', ['member_id', 'run_id'], unique=False)
 
+    op.create_table('outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=300), nullable=False),
+    sa.Column('member_id', sa.String(length=100), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('recipients', sa.JSON(), nullable=False),
+    sa.Column('subject', sa.Text(), nullable=False),
+    sa.Column('body', sa.LargeBinary(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('message_id')
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_status'), ['status'], unique=False)
+
     op.create_table('consortium_partners',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('suggestion_id', sa.Integer(), nullable=False),
@@ -259,6 +283,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_consortium_partners_suggestion_id'))
 
     op.drop_table('consortium_partners')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_status'))
+        batch_op.drop_index(batch_op.f('ix_outbox_member_id'))
+
+    op.drop_table('outbox')
     with op.batch_alter_table('matches', schema=None) as batch_op:
         batch_op.drop_index('ix_matches_member_run')
 

@@ -1,0 +1,147 @@
+"""The fixed wording of the emails, in English and Italian, with dates and amounts in local style.
+
+Only the text horizon-match writes itself is translated; call titles and reasons stay as the
+portal and the matcher wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+LANGUAGES = ("en", "it")
+
+MONTHS = {
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+    "it": (
+        "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno",
+        "luglio", "agosto", "settembre", "ottobre", "novembre", "dicembre",
+    ),
+}
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "subject_one": "1 new EU call for {name}",
+        "subject_many": "{n} new EU calls for {name}",
+        "subject_reminders": "EU call deadlines approaching for {name}",
+        "subject_consortium_one": "{name}: proposed lead of a team for an EU call",
+        "subject_consortium_many": "{name}: proposed lead of teams for {n} EU calls",
+        "greeting": "Hello {name},",
+        "intro": "these open or forthcoming EU calls fit your profile. Best match first; "
+        "situation on {date}.",
+        "intro_none": "no new calls fit your profile this week.",
+        "programme": "Programme",
+        "type_of_action": "Type of action",
+        "budget": "Budget",
+        "deadline": "Deadline",
+        "why": "Why",
+        "open_portal": "Open on the Funding & Tenders Portal",
+        "stage": "stage {n}",
+        "days_left_one": "1 day left",
+        "days_left_many": "{n} days left",
+        "today": "today",
+        "no_deadline": "no deadline published yet",
+        "not_given": "not given",
+        "teams_title": "Teams you were proposed for",
+        "team": "Team {rank}",
+        "lead": "lead",
+        "coordinator": "coordinator",
+        "partner": "partner",
+        "you": "you",
+        "covers": "covers",
+        "missing": "Still missing",
+        "eligible": "meets the basic consortium rules",
+        "not_eligible": "does not yet meet the consortium rules",
+        "reminders_title": "Closing soon",
+        "reminders_intro": "You received these calls earlier; their deadline is near.",
+        "calendar_note": "The attached deadlines.ics puts these deadlines in your calendar; "
+        "importing a newer one updates them.",
+        "consortium_intro": "horizon-match proposes {name} as lead of the teams below. Each team "
+        "is a starting point: contact the partners, check who covers which part of the call "
+        "and what is still missing.",
+        "partners": "Partners",
+        "footer": "You receive this email because {name} is a member of the club and its profile "
+        "lists this address. Reply to this email to reach the club staff.",
+        "unsubscribe_link": "Unsubscribe",
+        "unsubscribe_mail": "To stop these emails, reply with the subject: unsubscribe {token}",
+        "calendar_name": "EU call deadlines",
+        "event_summary": "Deadline: {title} ({identifier})",
+        "alarm": "Deadline in 7 days: {identifier}",
+    },
+    "it": {
+        "subject_one": "1 nuovo bando UE per {name}",
+        "subject_many": "{n} nuovi bandi UE per {name}",
+        "subject_reminders": "Scadenze di bandi UE in arrivo per {name}",
+        "subject_consortium_one": "{name}: proposta come capofila di un team per un bando UE",
+        "subject_consortium_many": "{name}: proposta come capofila di team per {n} bandi UE",
+        "greeting": "Buongiorno {name},",
+        "intro": "questi bandi UE aperti o in apertura sono in linea con il vostro profilo, "
+        "dal più pertinente; situazione al {date}.",
+        "intro_none": "questa settimana non ci sono nuovi bandi in linea con il vostro profilo.",
+        "programme": "Programma",
+        "type_of_action": "Tipo di azione",
+        "budget": "Budget",
+        "deadline": "Scadenza",
+        "why": "Perché",
+        "open_portal": "Apri sul Funding & Tenders Portal",
+        "stage": "fase {n}",
+        "days_left_one": "manca 1 giorno",
+        "days_left_many": "mancano {n} giorni",
+        "today": "oggi",
+        "no_deadline": "scadenza non ancora pubblicata",
+        "not_given": "non indicato",
+        "teams_title": "Team in cui siete stati proposti",
+        "team": "Team {rank}",
+        "lead": "capofila",
+        "coordinator": "coordinatore",
+        "partner": "partner",
+        "you": "voi",
+        "covers": "copre",
+        "missing": "Manca ancora",
+        "eligible": "rispetta i requisiti di base del consorzio",
+        "not_eligible": "non rispetta ancora i requisiti del consorzio",
+        "reminders_title": "In scadenza",
+        "reminders_intro": "Avete già ricevuto questi bandi; la scadenza si avvicina.",
+        "calendar_note": "Il file allegato deadlines.ics aggiunge queste scadenze al vostro "
+        "calendario; importarne uno più recente le aggiorna.",
+        "consortium_intro": "horizon-match propone {name} come capofila dei team qui sotto. Ogni "
+        "team è un punto di partenza: contattate i partner, verificate chi copre quale parte "
+        "del bando e che cosa manca ancora.",
+        "partners": "Partner",
+        "footer": "Ricevete questa email perché {name} è socio del club e il suo profilo indica "
+        "questo indirizzo. Rispondete a questa email per scrivere allo staff del club.",
+        "unsubscribe_link": "Annulla l'iscrizione",
+        "unsubscribe_mail": "Per non ricevere più queste email, rispondete con oggetto: "
+        "unsubscribe {token}",
+        "calendar_name": "Scadenze bandi UE",
+        "event_summary": "Scadenza: {title} ({identifier})",
+        "alarm": "Scadenza tra 7 giorni: {identifier}",
+    },
+}
+
+
+def choose_language(language: str | None, preferences: Mapping[str, object] | None = None) -> str:
+    """The member's language if we have its wording, else the first preferred one, else English."""
+    candidates: list[object] = [language]
+    prefs = preferences or {}
+    langs = prefs.get("languages")
+    if isinstance(langs, list):
+        candidates.extend(langs)
+    for cand in candidates:
+        if isinstance(cand, str) and cand.strip().lower()[:2] in LANGUAGES:
+            return cand.strip().lower()[:2]
+    return "en"
+
+
+def format_date(value: date, lang: str) -> str:
+    return f"{value.day} {MONTHS[lang][value.month - 1]} {value.year}"
+
+
+def format_money(amount: float, lang: str) -> str:
+    whole = f"{round(amount):,}"
+    if lang == "it":
+        return whole.replace(",", ".") + " EUR"
+    return "EUR " + whole

@@ -1,0 +1,154 @@
+"""Walking every page of a search, and knowing whether the walk saw everything.
+
+The index changes while we page through it (topics published, statuses flipped), and a
+relevance sort reshuffles between requests, so a naive walk can skip a topic or see one
+twice. The crawl therefore sorts on the identifier (stable, unique), and checks each pass:
+- `totalResults` must not change between pages;
+- the rows received must add up to `totalResults`;
+- no page may repeat topics of an earlier page (a partial repeat means the order moved;
+  a page made only of already-seen topics is asked again before giving up on it).
+A pass that fails a check is followed by another (up to `max_passes`); records of all
+passes are merged. Only a clean pass makes the crawl `complete`, and only a complete crawl
+may be used to conclude that a stored call disappeared from the portal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from models.records import CallRecord
+from scrapers.ft_portal.errors import PortalError
+from scrapers.ft_portal.fetch import HTTPSession, PoliteSession, fetch_search_page, polite
+from scrapers.ft_portal.parse import merge_duplicates, parse_search_results
+from scrapers.ft_portal.query import SearchParts
+
+
+@dataclass
+class SearchCrawl:
+    records: dict[str, CallRecord] = field(default_factory=dict)
+    total: int = 0
+    pages: int = 0
+    passes: int = 0
+    complete: bool = False
+    notes: list[str] = field(default_factory=list)
+    # the error that stopped the crawl (after the fetcher's own retries), if any
+    failure: PortalError | None = None
+
+
+def crawl_search(
+    session: HTTPSession | PoliteSession,
+    base_url: str,
+    parts: SearchParts,
+    *,
+    page_size: int = 100,
+    languages: Sequence[str] | None = ("en",),
+    max_passes: int = 3,
+    repeat_retries: int = 2,
+    on_page: Callable[[int, int], None] | None = None,
+) -> SearchCrawl:
+    """Fetch and parse every page; see the module docstring for the checks.
+
+    `on_page(page_number, expected_pages)` is called after each page (for progress).
+    Never raises for a failed page: the crawl stops, `failure` says why, `complete` is False.
+    """
+    client = polite(session)
+    crawl = SearchCrawl()
+    previous_overlap: frozenset[str] | None = None
+    while crawl.passes < max_passes:
+        crawl.passes += 1
+        result = _one_pass(client, base_url, parts, page_size, languages, repeat_retries,
+                           crawl, on_page)
+        if crawl.failure is not None:
+            return crawl
+        # The same topics straddling the same page border twice, with the count stable,
+        # are duplicates in the index itself (they exist), not a moving order.
+        if result.clean or (result.overlap_only and result.overlap == previous_overlap):
+            crawl.complete = True
+            return crawl
+        previous_overlap = result.overlap if result.overlap_only else None
+        crawl.notes.append(f"pass {crawl.passes} was not consistent; paging through again")
+    crawl.notes.append(
+        f"the result list kept changing over {max_passes} passes; no call will be marked "
+        "missing from this scrape"
+    )
+    return crawl
+
+
+@dataclass
+class _Pass:
+    clean: bool = True
+    # overlapping identifiers were the only anomaly of the pass
+    overlap_only: bool = False
+    overlap: frozenset[str] = frozenset()
+
+
+def _one_pass(
+    client: PoliteSession,
+    base_url: str,
+    parts: SearchParts,
+    page_size: int,
+    languages: Sequence[str] | None,
+    repeat_retries: int,
+    crawl: SearchCrawl,
+    on_page: Callable[[int, int], None] | None,
+) -> _Pass:
+    seen: set[str] = set()
+    overlap: set[str] = set()
+    totals: set[int] = set()
+    records: dict[str, CallRecord] = {}
+    rows = 0
+    other_problem = False
+    number = 1
+    try:
+        while True:
+            for attempt in range(repeat_retries + 1):
+                payload = fetch_search_page(client, base_url, parts, number, page_size)
+                page = parse_search_results(payload, languages=languages)
+                repeated = number > 1 and bool(page.identifiers) and seen.issuperset(
+                    page.identifiers
+                )
+                if not repeated:
+                    break
+            if repeated:
+                crawl.notes.append(f"page {number} kept repeating earlier results")
+                other_problem = True
+            else:
+                found = seen.intersection(page.identifiers)
+                if found:
+                    crawl.notes.append(f"page {number} repeats {len(found)} earlier result(s)")
+                    overlap.update(found)
+            crawl.pages += 1
+            totals.add(page.total)
+            crawl.total = page.total
+            seen.update(page.identifiers)
+            rows += page.rows
+            for record in page.records:
+                previous = records.get(record.identifier)
+                records[record.identifier] = (
+                    merge_duplicates(previous, record) if previous else record
+                )
+            expected = max(1, -(-page.total // page_size))
+            if on_page is not None:
+                on_page(number, expected)
+            if page.rows == 0 or number >= expected:
+                break
+            number += 1
+    except PortalError as exc:
+        crawl.failure = exc
+    finally:
+        # a later pass is the fresher copy; a failed pass still contributes what it read
+        crawl.records.update(records)
+    if crawl.failure is not None:
+        return _Pass(clean=False)
+    if len(totals) > 1:
+        crawl.notes.append(f"totalResults changed during the pass: {sorted(totals)}")
+        other_problem = True
+    if rows != crawl.total:
+        crawl.notes.append(f"received {rows} rows but totalResults says {crawl.total}")
+        other_problem = True
+    return _Pass(
+        clean=not other_problem and not overlap,
+        overlap_only=bool(overlap) and not other_problem,
+        overlap=frozenset(overlap),
+    )
