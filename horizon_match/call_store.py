@@ -16,13 +16,13 @@ Rules that keep the stored calls trustworthy:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from horizon_match.call_records import content_hash, deadlines_from_json, row_values
 from horizon_match.db import Database
@@ -76,19 +76,23 @@ class StoreItem:
 
 @dataclass(frozen=True)
 class CallScope:
-    """Which stored calls a complete fetch speaks for (so which may be marked missing)."""
+    """Which stored calls a complete fetch speaks for, so which may be marked missing.
 
-    programmes: frozenset[str]
-    statuses: frozenset[str]
-    types: frozenset[str] = frozenset({"1"})
-    source: str = "portal"
+    None means "any". A scrape of open and forthcoming Horizon topics says nothing about a
+    call that has since closed, nor about a demo call.
+    """
+
+    sources: frozenset[str] = frozenset({"portal"})
+    programmes: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    types: frozenset[str] | None = None
 
     def covers(self, call: Call, status: str | None) -> bool:
         return (
-            call.source == self.source
-            and (call.programme or "") in self.programmes
-            and status in self.statuses
-            and str((call.extra or {}).get("type") or "1") in self.types
+            call.source in self.sources
+            and (self.programmes is None or (call.programme or "") in self.programmes)
+            and (self.statuses is None or status in self.statuses)
+            and (self.types is None or str((call.extra or {}).get("type") or "1") in self.types)
         )
 
 
@@ -117,17 +121,8 @@ def store_calls(
     """
     items = [StoreItem(record) for record in records]
     if complete and scope is None:
-        sources = {i.record.source for i in items} or {"portal"}
-        scope = _AnyOfSources(frozenset(sources))  # type: ignore[assignment]
+        scope = CallScope(sources=frozenset({i.record.source for i in items} or {"portal"}))
     return store_items(db, items, now, complete=complete, scope=scope, batch_size=batch_size)
-
-
-@dataclass(frozen=True)
-class _AnyOfSources:
-    sources: frozenset[str]
-
-    def covers(self, call: Call, status: str | None) -> bool:
-        return call.source in self.sources
 
 
 def store_items(
@@ -260,12 +255,15 @@ def _refresh(
     now: datetime,
     present: set[str],
     complete: bool,
-    scope: CallScope | _AnyOfSources | None,
+    scope: CallScope | None,
     summary: IngestSummary,
 ) -> None:
     """Statuses and next deadlines as of `now` for every call; missing marks if complete."""
     session.flush()
-    for call in session.scalars(select(Call)):
+    columns = load_only(Call.id, Call.identifier, Call.opening_date, Call.deadlines, Call.status,
+                        Call.next_deadline, Call.missing_since, Call.source, Call.programme,
+                        Call.extra)
+    for call in session.scalars(select(Call).options(columns)):
         deadlines = deadlines_from_json(call.deadlines)
         status = derive_status(call.opening_date, deadlines, now) or call.status
         if status != call.status:
@@ -282,5 +280,3 @@ def _refresh(
                                    old_value=None, new_value=now.isoformat()))
             summary.missing += 1
 
-
-ScopeFilter = Callable[[Call, str | None], bool]

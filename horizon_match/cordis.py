@@ -294,7 +294,8 @@ def iter_csv_records(
         lines = _text_lines(path, raw, where)
         first = next(lines, None)
         if first is None:
-            raise _FileFailed(Problem(str(path), 1, None, "the file is empty; expected a header line"))
+            raise _FileFailed(
+                Problem(str(path), 1, None, "the file is empty; expected a header line"))
         delimiter = detect_delimiter(first)
         if info is not None:
             info["delimiter"] = delimiter
@@ -326,7 +327,9 @@ def iter_csv_records(
             start = where[0] + 1
 
 
-def _match_header(path: Path, header: list[str], spec: FileSpec) -> tuple[dict[str, int], list[Problem]]:
+def _match_header(
+    path: Path, header: list[str], spec: FileSpec
+) -> tuple[dict[str, int], list[Problem]]:
     """Map each of our fields to its column index; problems for missing/duplicate columns."""
     problems: list[Problem] = []
     positions: dict[str, int] = {}
@@ -338,8 +341,8 @@ def _match_header(path: Path, header: list[str], spec: FileSpec) -> tuple[dict[s
         if len(hits) > 1:
             problems.append(Problem(
                 str(path), 1, names[hits[0]],
-                f"column appears {len(hits)} times (columns {', '.join(str(i + 1) for i in hits)}); "
-                "keep one",
+                f"column appears {len(hits)} times "
+                f"(columns {', '.join(str(i + 1) for i in hits)}); keep one",
             ))
         if hits:
             positions[fld] = hits[0]
@@ -349,7 +352,8 @@ def _match_header(path: Path, header: list[str], spec: FileSpec) -> tuple[dict[s
         unknown = [n for i, n in enumerate(names) if i not in used and n]
         hints = []
         for m in missing:
-            close = difflib.get_close_matches(m.lower(), [u.lower() for u in unknown], n=1, cutoff=0.75)
+            close = difflib.get_close_matches(
+                m.lower(), [u.lower() for u in unknown], n=1, cutoff=0.75)
             if close:
                 original = next(u for u in unknown if u.lower() == close[0])
                 hints.append(f"{original!r} looks like {m!r}")
@@ -365,48 +369,70 @@ def _match_header(path: Path, header: list[str], spec: FileSpec) -> tuple[dict[s
     return positions, problems
 
 
-@dataclass
 class _Table:
-    """The checked records of one file: (line, {field: raw string}) plus its problems."""
+    """One CSV file being read: the header is checked at once, rows come one by one.
 
-    path: Path
-    rows: list[tuple[int, dict[str, str]]]
-    problems: list[Problem]
+    Rows are streamed rather than kept, so a large export is never held twice in memory.
+    Problems (header, encoding, quoting, field counts) go to the shared `problems` list as
+    they are found; `broken` tells whether this file had any.
+    """
 
-
-def read_table(path: Path, spec: FileSpec) -> _Table:
-    """Read one CSV file whole: header checked against `spec`, each record's field count."""
-    problems: list[Problem] = []
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        info: dict[str, str] = {}
-        records = iter_csv_records(path, info)
-        _, header = next(records)
+    def __init__(self, path: Path, spec: FileSpec, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+        self.count = 0
+        self.fields: set[str] = set()
+        self._info: dict[str, str] = {}
+        self._records: Iterator[tuple[int, list[str]]] | None = None
+        self._width = 0
+        self._wanted: list[tuple[str, int]] = []
+        try:
+            records = iter_csv_records(path, self._info)
+            _, header = next(records)
+        except _FileFailed as failed:
+            self._add(failed.problem)
+            return
         positions, header_problems = _match_header(path, header, spec)
+        for problem in header_problems:
+            self._add(problem)
         if header_problems:
-            return _Table(path, [], header_problems)
-        width = len(header)
-        wanted = list(positions.items())
-        for line, record in records:
-            if not record or record == [""]:
-                continue  # blank line
-            if len(record) != width:
-                delimiter = info["delimiter"]
-                if len(record) == 1 and any(d in record[0] for d in ",;\t" if d != delimiter):
-                    hint = f"the header is separated by {delimiter!r} but this row is not"
-                else:
-                    hint = "a stray separator, or a field containing the separator without quotes?"
-                problems.append(Problem(
-                    str(path), line, None,
-                    f"{len(record)} field(s) where the header has {width}; {hint}",
-                ))
-                if len(problems) >= MAX_PROBLEMS_PER_FILE:
-                    break
-                continue
-            rows.append((line, {f: record[i] for f, i in wanted}))
-    except _FileFailed as failed:
-        problems.append(failed.problem)
-    return _Table(path, rows, problems)
+            return
+        self.fields = set(positions)
+        self._records = records
+        self._width = len(header)
+        self._wanted = list(positions.items())
+
+    @property
+    def broken(self) -> bool:
+        return self.count > 0
+
+    def _add(self, problem: Problem) -> None:
+        self.count += 1
+        self.problems.append(problem)
+
+    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """(line, {field: raw text}) for each well-formed record; stops at a fatal problem."""
+        if self._records is None:
+            return
+        width, wanted = self._width, self._wanted
+        try:
+            for line, record in self._records:
+                if len(record) == width:
+                    yield line, {f: record[i] for f, i in wanted}
+                elif record and record != [""]:  # blank lines are skipped
+                    self._add(Problem(str(self.path), line, None,
+                                      f"{len(record)} field(s) where the header has {width}; "
+                                      f"{self._width_hint(record)}"))
+                    if self.count >= MAX_PROBLEMS_PER_FILE:
+                        return
+        except _FileFailed as failed:
+            self._add(failed.problem)
+
+    def _width_hint(self, record: list[str]) -> str:
+        delimiter = self._info["delimiter"]
+        if len(record) == 1 and any(d in record[0] for d in ",;\t" if d != delimiter):
+            return f"the header is separated by {delimiter!r} but this row is not"
+        return "a stray separator, or a field containing the separator without quotes?"
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -515,12 +541,14 @@ def _column(spec: FileSpec, fld: str) -> str:
     return spec.columns[fld][0]
 
 
-def _check_projects(table: _Table, topic_titles: dict[str, str], problems: list[Problem]) -> list[dict[str, Any]]:
+def _check_projects(
+    table: _Table, topic_titles: dict[str, str], problems: list[Problem]
+) -> list[dict[str, Any]]:
     check = _Checker(table.path, problems)
     col = lambda f: _column(PROJECTS, f)  # noqa: E731
     seen: dict[str, int] = {}
     projects: list[dict[str, Any]] = []
-    for line, row in table.rows:
+    for line, row in table.rows():
         if check.full:
             break
         pid = check.key(row["id"], line, col("id"), _KEY_LIMITS["id"])
@@ -578,7 +606,7 @@ def _check_organisations(
     organisations: dict[str, dict[str, Any]] = {}
     participations: dict[tuple[str, str, str], dict[str, Any]] = {}
     merged = 0
-    for line, row in table.rows:
+    for line, row in table.rows():
         if check.full:
             break
         project_id = check.key(row["project_id"], line, col("project_id"), _KEY_LIMITS["id"])
@@ -602,7 +630,8 @@ def _check_organisations(
             check.add(line, col("country"), f"{row['country']!r} is not a two-letter country code")
         sme = check.value(parse_bool, row["sme"], line, col("sme"))
         position = check.value(parse_int, row["order"], line, col("order"))
-        contribution = check.value(parse_money, row["ec_contribution"], line, col("ec_contribution"))
+        contribution = check.value(
+            parse_money, row["ec_contribution"], line, col("ec_contribution"))
         if pic is None or project_id is None or role is None or check.count:
             continue
         values = {
@@ -634,8 +663,8 @@ def _check_organisations(
         else:
             # One row per linked beneficiary: keep the first position, add up the grant.
             merged += 1
-            if position is not None and (existing["position"] is None or position < existing["position"]):
-                existing["position"] = position
+            if position is not None:
+                existing["position"] = min(position, existing["position"] or position)
             if contribution is not None:
                 existing["ec_contribution"] = (existing["ec_contribution"] or 0.0) + contribution
     for values in organisations.values():
@@ -650,7 +679,7 @@ def _check_fields(
     col = lambda f: _column(EUROSCIVOC, f)  # noqa: E731
     seen: dict[tuple[str, str], int] = {}
     fields: list[dict[str, Any]] = []
-    for line, row in table.rows:
+    for line, row in table.rows():
         if check.full:
             break
         project_id = check.key(row["project_id"], line, col("project_id"), _KEY_LIMITS["id"])
@@ -676,37 +705,34 @@ def read_cordis_folder(folder: Path, progress: Progress = NULL_PROGRESS) -> Cord
     """Read and check a CORDIS folder whole. Raises ValidationError listing every problem."""
     files = find_cordis_files(folder)
     problems: list[Problem] = []
-    progress.start("reading CORDIS files", len(files) - ("topics" in files))
-    projects_table = read_table(files["projects"], PROJECTS)
-    progress.advance()
+    projects_table = _Table(files["projects"], PROJECTS, problems)
     topic_titles: dict[str, str] = {}
-    needs_titles = projects_table.rows and "topic_title" not in projects_table.rows[0][1]
+    wants_titles = not projects_table.broken and "topic_title" not in projects_table.fields
+    if "topics" in files and wants_titles:
+        topics_table = _Table(files["topics"], TOPICS, problems)
+        topic_titles = {
+            r["topic"].strip(): t for _, r in topics_table.rows() if (t := _text(r["title"]))
+        }
+    else:
+        files.pop("topics", None)
+    progress.start("reading CORDIS files", len(files))
     if "topics" in files:
-        if not needs_titles:
-            del files["topics"]
-        else:
-            topics_table = read_table(files["topics"], TOPICS)
-            problems.extend(topics_table.problems)
-            topic_titles = {
-                r["topic"].strip(): t for _, r in topics_table.rows if (t := _text(r["title"]))
-            }
-    problems.extend(projects_table.problems)
+        progress.advance()
     projects = _check_projects(projects_table, topic_titles, problems)
+    progress.advance()
     # With projects.csv unreadable, "project X is not in projects.csv" for every row of the
     # other files would only bury the one message that matters.
-    project_ids = None if projects_table.problems else {p["id"] for p in projects}
+    project_ids = None if projects_table.broken else {p["id"] for p in projects}
 
-    org_table = read_table(files["organizations"], ORGANIZATIONS)
-    progress.advance()
-    problems.extend(org_table.problems)
+    org_table = _Table(files["organizations"], ORGANIZATIONS, problems)
     organisations, participations, merged = _check_organisations(org_table, project_ids, problems)
+    progress.advance()
 
     fields: list[dict[str, Any]] | None = None
     if "euroscivoc" in files:
-        field_table = read_table(files["euroscivoc"], EUROSCIVOC)
-        progress.advance()
-        problems.extend(field_table.problems)
+        field_table = _Table(files["euroscivoc"], EUROSCIVOC, problems)
         fields = _check_fields(field_table, project_ids, problems)
+        progress.advance()
     progress.finish()
     if problems:
         raise ValidationError(
@@ -743,7 +769,9 @@ PROJECT_COLUMNS = (
 ORGANISATION_COLUMNS = (
     "pic", "name", "short_name", "country", "city", "organisation_type", "sme", "size", "url",
 )
-_TEXT_ORGANISATION_COLUMNS = {"name", "short_name", "country", "city", "organisation_type", "size", "url"}
+_TEXT_ORGANISATION_COLUMNS = {
+    "name", "short_name", "country", "city", "organisation_type", "size", "url",
+}
 
 
 def _execute_batched(conn: Connection, statement: Any, rows: Sequence[dict[str, Any]],
@@ -869,7 +897,9 @@ def _sync_fields(conn: Connection, data: CordisData, progress: Progress) -> int:
     return len(stale)
 
 
-def store_cordis(db: Database, data: CordisData, progress: Progress = NULL_PROGRESS) -> CordisImportSummary:
+def store_cordis(
+    db: Database, data: CordisData, progress: Progress = NULL_PROGRESS
+) -> CordisImportSummary:
     """Write checked CORDIS rows in one transaction; a re-import of the same data is a no-op.
 
     Projects and organisations are upserted; the participations and EuroSciVoc labels of each
@@ -912,7 +942,9 @@ def store_cordis(db: Database, data: CordisData, progress: Progress = NULL_PROGR
     )
 
 
-def import_cordis(db: Database, folder: Path, progress: Progress = NULL_PROGRESS) -> CordisImportSummary:
+def import_cordis(
+    db: Database, folder: Path, progress: Progress = NULL_PROGRESS
+) -> CordisImportSummary:
     """Read, check and store a CORDIS folder (see the module docstring); all or nothing."""
     started = time.perf_counter()
     data = read_cordis_folder(Path(folder), progress)

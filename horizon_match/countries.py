@@ -9,8 +9,7 @@ ISO forms GR and GB are accepted on input and turned into EL and UK.
 from __future__ import annotations
 
 # Every officially assigned ISO 3166-1 alpha-2 code (249).
-ISO_3166_ALPHA2 = frozenset(
-    """
+ISO_3166_ALPHA2 = frozenset("""
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
     BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
     CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
@@ -36,8 +35,7 @@ ISO_3166_ALPHA2 = frozenset(
     WF WS
     YE YT
     ZA ZM ZW
-    """.split()
-)
+    """.split())
 
 # ISO code -> the code the Commission uses.
 TO_EU_CODE = {"GR": "EL", "GB": "UK"}

@@ -309,7 +309,9 @@ def _common_context(recipient: Recipient, envelope: Envelope, lang: str) -> dict
 # --- messages ------------------------------------------------------------------------------
 
 
-def _new_message(recipient: Recipient, envelope: Envelope, subject: str, list_id: str) -> EmailMessage:
+def _new_message(
+    recipient: Recipient, envelope: Envelope, subject: str, list_id: str
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = _format_address(envelope.sender)
     msg["To"] = ", ".join(

@@ -148,7 +148,8 @@ class HeldLock:
             if self._pg_conn is not None:
                 try:
                     self._pg_conn.execute(
-                        text(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"), {"k": _pg_key(self.name)}
+                        text(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"),
+                        {"k": _pg_key(self.name)},
                     )
                     self._pg_conn.commit()
                 finally:
@@ -159,7 +160,10 @@ class HeldLock:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.release()
 

@@ -151,7 +151,10 @@ class SmtpMailer:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -202,7 +205,9 @@ class SmtpMailer:
                 self._sleep(self.config.backoff * (2**attempt))
                 attempt += 1
 
-    def _send_once(self, raw: bytes, envelope_from: str, recipients: Sequence[str]) -> dict[str, str]:
+    def _send_once(
+        self, raw: bytes, envelope_from: str, recipients: Sequence[str]
+    ) -> dict[str, str]:
         where = self.config.describe()
         try:
             if self._conn is None:
@@ -248,7 +253,9 @@ class SmtpMailer:
             text = _code_text(exc.smtp_code, exc.smtp_error)
             if 400 <= exc.smtp_code < 500:
                 raise TemporaryMailError(f"{where} is busy: {text}", server_wide=True) from None
-            raise MailError(f"{where} refuses this client ({text}); ask its administrator") from None
+            raise MailError(
+                f"{where} refuses this client ({text}); ask its administrator"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             # DATA (or RSET) answered with an error code
             text = _code_text(exc.smtp_code, exc.smtp_error)
@@ -260,14 +267,15 @@ class SmtpMailer:
                 raise TemporaryMailError(f"message deferred ({text})", server_wide=False) from None
             self._reset()
             raise PermanentMailError(f"message refused ({text})") from None
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+        except OSError as exc:  # SMTPServerDisconnected, refused connection, timeout, DNS
             self._drop()
             raise TemporaryMailError(
                 f"lost the connection to {where} ({exc or type(exc).__name__})", server_wide=True
             ) from None
         except UnicodeEncodeError:
             raise PermanentMailError(
-                f"an address is not plain ASCII ({', '.join(recipients)}); fix it in the member file"
+                f"an address is not plain ASCII ({', '.join(recipients)}); "
+                "fix it in the member file"
             ) from None
 
     def _reset(self) -> None:
@@ -290,7 +298,7 @@ def html_part(raw: bytes) -> str | None:
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
     part = msg.get_body(preferencelist=("html",))
-    return part.get_content() if part is not None else None
+    return part.get_content().replace("\r\n", "\n") if part is not None else None
 
 
 def write_preview(directory: Path, name: str, raw: bytes) -> list[Path]:

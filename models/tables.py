@@ -287,8 +287,8 @@ class Delivery(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))  # match | reminder | consortium
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed
-    message_id: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed | cancelled
+    message_id: Mapped[str | None] = mapped_column(String(300), index=True)  # -> outbox
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -313,7 +313,7 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     # the exact bytes handed to the mail server; cleared some weeks after sending
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | sent | failed
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending|sent|failed|cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -242,7 +242,8 @@ def test_reimport_changes_nothing_then_follows_the_file(db: Database, tmp_path: 
     before = snapshot(db)
     again = import_cordis(db, OFFICIAL)  # the same data in the other shape
     assert snapshot(db) == before
-    assert (again.projects_created, again.organisations_created, again.participations_removed) == (0, 0, 0)
+    assert again.projects_created == again.organisations_created == 0
+    assert again.participations_removed == again.fields_removed == 0
 
     folder = copy_folder(COMMA, tmp_path)
     orgs = read_rows(folder / "organizations.csv")
@@ -377,7 +378,8 @@ def _unclosed_quote(folder: Path) -> tuple[str, ...]:
 def _stray_quote(folder: Path) -> tuple[str, ...]:
     path = folder / "organizations.csv"
     line = line_of(path, "101108499,999993080")
-    _rewrite(path, "101108499,999993080,INSTITUT PASTEUR,", '101108499,999993080,"INSTITUT" PASTEUR,')
+    _rewrite(path, "101108499,999993080,INSTITUT PASTEUR,",
+             '101108499,999993080,"INSTITUT" PASTEUR,')
     return (f"organizations.csv:{line}:", "malformed CSV")
 
 
@@ -557,10 +559,12 @@ def test_problems_are_listed_all_at_once_but_capped(tmp_path: Path) -> None:
 def test_participation_ids_survive_a_reimport(db: Database) -> None:
     import_cordis(db, GZ)
     with db.session() as s:
-        first = {(p.project_id, p.organisation_id, p.role): p.id for p in s.scalars(select(Participation))}
+        first = {(p.project_id, p.organisation_id, p.role): p.id
+                 for p in s.scalars(select(Participation))}
     import_cordis(db, COMMA)
     with db.session() as s:
-        second = {(p.project_id, p.organisation_id, p.role): p.id for p in s.scalars(select(Participation))}
+        second = {(p.project_id, p.organisation_id, p.role): p.id
+                  for p in s.scalars(select(Participation))}
     assert first == second
     by_project: dict[str, int] = defaultdict(int)
     for project_id, _, _ in second:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 # BOM, zero-width space/joiners, word joiner, soft hyphen: invisible, and they split words.
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"), None)
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2002\u2003\u2009\u202f]+")
 
 _DROP = {"script", "style", "iframe", "object", "embed", "form", "input", "button", "head",
@@ -38,7 +38,7 @@ class CleanHTML:
 
 
 def strip_invisible(text: str) -> str:
-    return text.translate(_INVISIBLE)
+    return _INVISIBLE.sub("", text)
 
 
 def clean_text(text: str) -> str:
@@ -56,11 +56,23 @@ def clean_html(html: str | None) -> CleanHTML:
     if not html or not html.strip():
         return CleanHTML("", "")
     soup = BeautifulSoup(strip_invisible(html), "html.parser")
-    for node in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        node.extract()
-    for tag in soup.find_all(_DROP):
-        tag.decompose()
-    for tag in soup.find_all(class_=_HEADING_CLASS):
+    # one walk instead of several find_all calls: bs4's matching machinery is the slow part
+    headings: list[Tag] = []
+    doomed: list[Tag | Comment] = []
+    for node in soup.descendants:
+        if isinstance(node, Comment):
+            doomed.append(node)
+        elif isinstance(node, Tag):
+            if node.name in _DROP:
+                doomed.append(node)
+            elif _HEADING_CLASS in (node.get("class") or ()):
+                headings.append(node)
+    for node in doomed:
+        if isinstance(node, Tag):
+            node.decompose()
+        else:
+            node.extract()
+    for tag in headings:
         # "Expected Outcome:" / "Scope:" labels are headings in all but name.
         tag.name = "h4"
         after = tag.next_sibling
@@ -103,13 +115,18 @@ def _text_of(root: Tag) -> str:
     return "".join(parts)
 
 
+def _tags(root: Tag) -> list[Tag]:
+    return [node for node in root.descendants if isinstance(node, Tag)]
+
+
 def _sanitise(soup: BeautifulSoup) -> None:
-    for tag in soup.find_all(True):
+    for tag in _tags(soup):
         name = tag.name
         if name in ("h1", "h2"):
             tag.name = "h3"
         elif name == "div":
-            tag.name = "p" if not tag.find(_BLOCKS) else "div"
+            inner = any(isinstance(c, Tag) and c.name in _BLOCKS for c in tag.descendants)
+            tag.name = "div" if inner else "p"
         if tag.name not in _KEEP and tag.name != "div":
             tag.unwrap()
             continue
@@ -117,9 +134,12 @@ def _sanitise(soup: BeautifulSoup) -> None:
         tag.attrs = {}
         if isinstance(href, str) and href.strip().lower().startswith(_SAFE_SCHEMES):
             tag.attrs = {"href": href.strip(), "rel": "noopener noreferrer"}
-    for tag in soup.find_all("div"):
-        tag.unwrap()
+    empty_prone = {"p", "strong", "b", "em", "i", "u"}
+    for tag in _tags(soup):
+        if tag.name == "div":
+            tag.unwrap()
     # Word leaves empty paragraphs and spans behind; they only add vertical noise.
-    for tag in soup.find_all(["p", "strong", "b", "em", "i", "u", "span"]):
-        if not tag.get_text(strip=True) and not tag.find(["br", "a"]):
+    for tag in reversed(_tags(soup)):
+        if (tag.name in empty_prone and not tag.get_text(strip=True)
+                and not any(isinstance(c, Tag) and c.name in ("br", "a") for c in tag.descendants)):
             tag.decompose()

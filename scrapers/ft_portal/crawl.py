@@ -14,7 +14,7 @@ may be used to conclude that a stored call disappeared from the portal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.records import CallRecord
@@ -27,6 +27,9 @@ from scrapers.ft_portal.query import SearchParts
 @dataclass
 class SearchCrawl:
     records: dict[str, CallRecord] = field(default_factory=dict)
+    # listing digest of every key seen, and the keys left unparsed as unchanged
+    digests: dict[str, str] = field(default_factory=dict)
+    unchanged: set[str] = field(default_factory=set)
     total: int = 0
     pages: int = 0
     passes: int = 0
@@ -45,12 +48,15 @@ def crawl_search(
     languages: Sequence[str] | None = ("en",),
     max_passes: int = 3,
     repeat_retries: int = 2,
+    known: Mapping[str, str] | None = None,
     on_page: Callable[[int, int], None] | None = None,
 ) -> SearchCrawl:
     """Fetch and parse every page; see the module docstring for the checks.
 
-    `on_page(page_number, expected_pages)` is called after each page (for progress).
-    Never raises for a failed page: the crawl stops, `failure` says why, `complete` is False.
+    `known` maps keys to the listing digest already stored: those rows, when unchanged, are
+    not parsed but reported in `unchanged`. `on_page(page_number, expected_pages)` is
+    called after each page (for progress). Never raises for a failed page: the crawl
+    stops, `failure` says why, `complete` is False.
     """
     client = polite(session)
     crawl = SearchCrawl()
@@ -58,7 +64,7 @@ def crawl_search(
     while crawl.passes < max_passes:
         crawl.passes += 1
         result = _one_pass(client, base_url, parts, page_size, languages, repeat_retries,
-                           crawl, on_page)
+                           known, crawl, on_page)
         if crawl.failure is not None:
             return crawl
         # The same topics straddling the same page border twice, with the count stable,
@@ -90,6 +96,7 @@ def _one_pass(
     page_size: int,
     languages: Sequence[str] | None,
     repeat_retries: int,
+    known: Mapping[str, str] | None,
     crawl: SearchCrawl,
     on_page: Callable[[int, int], None] | None,
 ) -> _Pass:
@@ -104,7 +111,7 @@ def _one_pass(
         while True:
             for attempt in range(repeat_retries + 1):
                 payload = fetch_search_page(client, base_url, parts, number, page_size)
-                page = parse_search_results(payload, languages=languages)
+                page = parse_search_results(payload, languages=languages, known=known)
                 repeated = number > 1 and bool(page.identifiers) and seen.issuperset(
                     page.identifiers
                 )
@@ -121,6 +128,9 @@ def _one_pass(
             crawl.pages += 1
             totals.add(page.total)
             crawl.total = page.total
+            # a topic's digest is that of its first row in the pass (rows repeat rarely)
+            crawl.digests.update({k: d for k, d in page.digests.items() if k not in seen})
+            crawl.unchanged.update(page.unchanged)
             seen.update(page.identifiers)
             rows += page.rows
             for record in page.records:
@@ -139,6 +149,7 @@ def _one_pass(
     finally:
         # a later pass is the fresher copy; a failed pass still contributes what it read
         crawl.records.update(records)
+        crawl.unchanged.difference_update(crawl.records)
     if crawl.failure is not None:
         return _Pass(clean=False)
     if len(totals) > 1:

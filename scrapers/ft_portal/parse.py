@@ -16,6 +16,7 @@ Statuses are derived from the dates (see dates.derive_status) when `now` is give
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +61,8 @@ class SearchPage:
 
     `identifiers` lists every row's key in page order, duplicates and skipped languages
     included, so a crawler can compare pages; `rows` is the number of results on the page.
+    `digests` holds each key's listing digest; `unchanged` the keys left unparsed because
+    their digest was the one given as known.
     """
 
     records: list[CallRecord]
@@ -67,6 +70,23 @@ class SearchPage:
     rows: int
     identifiers: list[str] = field(default_factory=list)
     skipped_languages: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+
+
+# index bookkeeping (queue and ingest times) that moves on every re-index of an unchanged topic
+_VOLATILE_PREFIXES = ("esDA_",)
+
+
+def listing_digest(result: Mapping[str, Any]) -> str:
+    """sha256 of a search row's metadata: equal digests mean the portal changed nothing.
+
+    Cheap next to parsing (no HTML cleaning), so an unchanged topic costs a hash only.
+    """
+    meta = result.get("metadata") if isinstance(result, Mapping) else None
+    stable = {k: v for k, v in (meta or {}).items() if not k.startswith(_VOLATILE_PREFIXES)}
+    canonical = json.dumps(stable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # --- small readers ---------------------------------------------------------------------
@@ -347,10 +367,12 @@ def parse_search_results(
     *,
     languages: Sequence[str] | None = ("en",),
     now: datetime | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> SearchPage:
     """A search response -> its records (duplicates merged), the total and page facts.
 
     Rows in another language than `languages` are left out (None keeps every language).
+    A row whose listing digest equals `known[key]` is not parsed, only listed in `unchanged`.
     """
     results = payload.get("results") if isinstance(payload, Mapping) else None
     if not isinstance(results, list):
@@ -358,6 +380,8 @@ def parse_search_results(
     total = payload.get("totalResults") if isinstance(payload, Mapping) else None
     by_key: dict[str, CallRecord] = {}
     identifiers: list[str] = []
+    digests: dict[str, str] = {}
+    unchanged: list[str] = []
     skipped = 0
     for result in results:
         if not isinstance(result, Mapping):
@@ -368,6 +392,14 @@ def parse_search_results(
         language = result.get("language")
         if languages is not None and language and language not in languages:
             skipped += 1
+            continue
+        if key and key not in digests:
+            digests[key] = listing_digest(result)
+            if known is not None and known.get(key) == digests[key]:
+                unchanged.append(key)
+                continue
+        if key in unchanged:
+            # a second row of a topic whose first row was unchanged: keep the stored copy
             continue
         record = parse_search_result(result, now=now)
         if record is None:
@@ -380,6 +412,8 @@ def parse_search_results(
         rows=len(results),
         identifiers=identifiers,
         skipped_languages=skipped,
+        digests=digests,
+        unchanged=unchanged,
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 11:49:45.186450
+Create Date: 2026-11-25 11:56:46.926361
 """
 from alembic import op
 import sqlalchemy as sa
@@ -205,6 +205,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('member_id', 'call_id', 'kind')
     )
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deliveries_message_id'), ['message_id'], unique=False)
+
     op.create_table('feedback',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.String(length=100), nullable=False),
@@ -293,6 +296,9 @@ def downgrade() -> None:
 
     op.drop_table('matches')
     op.drop_table('feedback')
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deliveries_message_id'))
+
     op.drop_table('deliveries')
     with op.batch_alter_table('consortium_suggestions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consortium_suggestions_run_id'))
