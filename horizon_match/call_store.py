@@ -133,31 +133,36 @@ def store_items(
     complete: bool = False,
     scope: CallScope | None = None,
     seen: Iterable[str] = (),
+    kept: Iterable[str] = (),
     batch_size: int | None = 200,
     summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """store_calls with scrape bookkeeping. `seen` lists identifiers the fetch returned
-    unchanged (not re-sent as items): they count as present and unchanged."""
+    unchanged (not re-sent as items): they count as present and unchanged. `kept` lists
+    identifiers the fetch returned but could not complete: present, left as stored."""
     now = utc_naive(now)
     summary = summary or IngestSummary()
     summary.complete = complete
     unique: dict[str, StoreItem] = {}
     for item in items:
         unique[item.record.identifier] = item
-    present = set(unique) | set(seen)
     touched = [i for i in seen if i not in unique]
+    left = [i for i in kept if i not in unique]
+    present = set(unique) | set(touched) | set(left)
     if batch_size is None:
         with db.session() as session:
             _write_items(session, list(unique.values()), now, summary)
-            _touch_unchanged(session, touched, now, summary)
+            _touch(session, touched, now, summary, count=True)
+            _touch(session, left, now, summary, count=False)
             _refresh(session, now, present, complete, scope, summary)
         return summary
     for batch in _chunks(list(unique.values()), batch_size):
         with db.session() as session:
             _write_items(session, batch, now, summary)
-    for names in _chunks(touched, batch_size):
+    for names, count in [(c, True) for c in _chunks(touched, batch_size)] + [
+            (c, False) for c in _chunks(left, batch_size)]:
         with db.session() as session:
-            _touch_unchanged(session, names, now, summary)
+            _touch(session, names, now, summary, count=count)
     with db.session() as session:
         _refresh(session, now, present, complete, scope, summary)
     return summary
@@ -209,10 +214,10 @@ def _write_items(session: Session, items: list[StoreItem], now: datetime,
         _seen_again(session, call, now, summary)
 
 
-def _touch_unchanged(session: Session, identifiers: list[str], now: datetime,
-                     summary: IngestSummary) -> None:
+def _touch(session: Session, identifiers: list[str], now: datetime, summary: IngestSummary,
+           *, count: bool) -> None:
     for call in _load(session, identifiers).values():
-        summary.unchanged += 1
+        summary.unchanged += count
         _bump_last_seen(call, now)
         _seen_again(session, call, now, summary)
 

@@ -664,7 +664,8 @@ def _check_organisations(
             # One row per linked beneficiary: keep the first position, add up the grant.
             merged += 1
             if position is not None:
-                existing["position"] = min(position, existing["position"] or position)
+                earlier = existing["position"]
+                existing["position"] = position if earlier is None else min(position, earlier)
             if contribution is not None:
                 existing["ec_contribution"] = (existing["ec_contribution"] or 0.0) + contribution
     for values in organisations.values():

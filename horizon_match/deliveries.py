@@ -27,7 +27,7 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from horizon_match.config import Settings
@@ -76,7 +76,8 @@ from models.tables import (
 PENDING, SENT, FAILED, CANCELLED = "pending", "sent", "failed", "cancelled"
 CLAIMED = (PENDING, SENT)  # items in these states are never composed again
 MATCH, REMINDER, CONSORTIUM = "match", "reminder", "consortium"
-REMINDER_DAYS = 14
+REMINDER_DAYS = 14  # a call is "closing soon" this many days before its deadline
+REMINDER_AFTER_DAYS = 6  # ... and is recalled only to members who got it at least this long ago
 TEAMS_PER_CALL = 3
 KEEP_BODIES = timedelta(days=56)
 _CHUNK = 500
@@ -251,9 +252,10 @@ class _World:
             for org in s.scalars(select(Organisation).where(Organisation.id.in_(chunk))):
                 self.organisations[org.id] = org
 
-        # reminders: calls already sent as matches whose next deadline is near
+        # reminders: calls sent as matches in an earlier week whose next deadline is near
         start = datetime.combine(as_of, time.min)
         end = datetime.combine(as_of + timedelta(days=reminder_days), time.max)
+        sent_before = as_of - timedelta(days=REMINDER_AFTER_DAYS)
         self.reminder_candidates: dict[str, list[int]] = defaultdict(list)
         for member_id, call_id in s.execute(
             select(Delivery.member_id, Delivery.call_id)
@@ -261,6 +263,7 @@ class _World:
             .where(
                 Delivery.kind == MATCH,
                 Delivery.status == SENT,
+                or_(Delivery.as_of.is_(None), Delivery.as_of <= sent_before),
                 Call.next_deadline >= start,
                 Call.next_deadline <= end,
             )
@@ -461,11 +464,12 @@ def _persist(
                 s.add(
                     Delivery(
                         member_id=c.member_id, call_id=call_id, kind=kind, run_id=run_id,
-                        status=PENDING, message_id=message_id, attempts=0,
+                        as_of=world.as_of, status=PENDING, message_id=message_id, attempts=0,
                     )
                 )
             else:  # failed or cancelled before: due again, in this new message
                 row.status, row.message_id, row.run_id = PENDING, message_id, run_id
+                row.as_of = world.as_of
                 row.error, row.sent_at = None, None
 
 

@@ -164,6 +164,8 @@ def scrape(
     stored = _stored(db, list(crawl.records))
     items: list[StoreItem] = []
     unchanged = list(crawl.unchanged)
+    kept: list[str] = []  # stored calls left as they are although the listing changed
+    # (listing record, its digest, parsed without HTML: a stored call whose listing changed)
     wanted: list[tuple[CallRecord, str, bool]] = []
     for record in crawl.records.values():
         digest = crawl.digests.get(record.identifier)
@@ -173,18 +175,18 @@ def scrape(
         elif crawl.failure is not None:
             # the portal is failing: keep new topics from the listing, leave stored ones be
             if is_stored:
-                unchanged.append(record.identifier)
+                kept.append(record.identifier)
             else:
                 items.append(StoreItem(record, None))
         else:
-            wanted.append((record, digest or "", is_stored))
+            wanted.append((record, digest or "", record.identifier in crawl.without_html))
 
     if wanted:
         progress.start("topic details", len(wanted))
-        for record, digest, stored in wanted:
-            item = _with_details(client, details_base, record, digest, stored, summary)
+        for record, digest, light in wanted:
+            item = _with_details(client, details_base, record, digest, light, summary)
             if item is None:
-                unchanged.append(record.identifier)
+                kept.append(record.identifier)
             else:
                 items.append(item)
             progress.advance()
@@ -198,7 +200,8 @@ def scrape(
         types=frozenset(types),
     )
     complete = crawl.complete and crawl.failure is None and not options.keyword
-    store_items(db, items, now, complete=complete, scope=scope, seen=unchanged, summary=summary)
+    store_items(db, items, now, complete=complete, scope=scope, seen=unchanged, kept=kept,
+                summary=summary)
     summary.requests = client.stats.requests
     if crawl.failure is not None:
         raise FetchError(
@@ -241,23 +244,31 @@ def _with_details(
     base_url: str,
     record: CallRecord,
     digest: str,
-    stored: bool,
+    light: bool,
     summary: IngestSummary,
 ) -> StoreItem | None:
-    """The record completed with its details; None to keep the stored version untouched."""
+    """The record completed with its details; None to keep the stored version untouched.
+
+    `light`: the listing was parsed without its HTML because the call is stored already;
+    without details it is not worth storing over the stored version.
+    """
     try:
         payload = fetch_topic_details(client, base_url, record.identifier)
         details = parse_topic_details(payload)
     except TopicNotFound:
         # the portal has no details file for it: the listing is all there is
+        if light:
+            summary.notes.append(f"{record.identifier}: no topic details (404); kept the "
+                                 "stored version")
+            return None
         return StoreItem(record, digest, details_fetched=True)
     except (PortalError, ValueError) as exc:
         summary.failed += 1
         summary.notes.append(f"{record.identifier}: details not read ({exc}); "
-                             + ("kept the stored version" if stored else "stored the listing"))
-        # without details the listing is stored only for a topic we did not have; its
-        # listing hash is left empty so the next run asks for the details again
-        return None if stored else StoreItem(record, None)
+                             + ("kept the stored version" if light else "stored the listing"))
+        # a new topic is stored from its listing, with no listing hash, so that the next
+        # run asks for its details again
+        return None if light else StoreItem(record, None)
     summary.details_fetched += 1
     return StoreItem(merge_records(record, details), digest, details_fetched=True)
 

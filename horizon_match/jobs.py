@@ -103,6 +103,16 @@ def _interrupted_run(db: Database) -> Run | None:
         ).first()
 
 
+def _close_interrupted(db: Database, kinds: tuple[str, ...] = ("digest",)) -> list[int]:
+    """Runs of these kinds still marked running died (we hold the lock): say so."""
+    with db.session() as s:
+        ids = list(s.scalars(select(Run.id).where(Run.kind.in_(kinds), Run.status == RUNNING)))
+    for run_id in ids:
+        finish_run(db, run_id, FAILED, note="interrupted (the process stopped before "
+                   "finishing); its unsent messages stayed in the outbox for the next run")
+    return ids
+
+
 def _open_run(db: Database, options: WeeklyOptions, as_of: date) -> tuple[int, bool, int | None]:
     """(run id, resumed?, id of an interrupted run given up on)."""
     wanted = options.to_json()
@@ -220,6 +230,7 @@ def _run_locked(
     db: Database, settings: Settings, options: WeeklyOptions, progress: Progress, lock: HeldLock
 ) -> WeeklyReport:
     as_of = options.as_of or utcnow().date()
+    _close_interrupted(db)
     run_id, resumed, abandoned = _open_run(db, options, as_of)
     if resumed:
         with db.session() as s:
@@ -299,6 +310,7 @@ def send_digests_now(
     if dry_run_dir is None:
         check_mail_settings(settings)
     with acquire_lock(db, WEEKLY):
+        _close_interrupted(db)
         if dry_run_dir is not None:
             return DigestRunReport(None, send_digests(
                 db, settings, as_of=as_of, dry_run_dir=dry_run_dir, progress=progress

@@ -37,7 +37,6 @@ from horizon_match.member_files import (
     FORMATS,
     PREFERENCE_KEYS,
     MemberRecord,
-    csv_cell,
     format_of,
     ordered_preferences,
     parse_members_file,
@@ -118,7 +117,9 @@ def _now() -> datetime:
 
 
 def _project_number(project_id: str) -> int:
-    return int(project_id.rsplit(":", 1)[1])
+    """n of `member:<id>:<n>`; 0 for any other id."""
+    tail = project_id.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _own_projects(
@@ -136,9 +137,10 @@ def _own_projects(
         query = query.where(Project.id.startswith(f"{PROJECT_PREFIX}{only}:", autoescape=True))
     result: dict[str, list[Project]] = defaultdict(list)
     for project in session.scalars(query):
-        if not project.id.startswith(PROJECT_PREFIX):
-            continue
-        member_id = project.id[len(PROJECT_PREFIX) :].rsplit(":", 1)[0]
+        parts = project.id.split(":")
+        if len(parts) != 3 or parts[0] + ":" != PROJECT_PREFIX or not parts[2].isdigit():
+            continue  # not a row this module wrote
+        member_id = parts[1]
         if wanted is None or member_id in wanted:
             result[member_id].append(project)
     for projects in result.values():
@@ -497,10 +499,12 @@ class MemberView:
     def as_text(self) -> str:
         p = self.profile
         yes_no = {True: "yes", False: "no", None: "-"}
-        prefs = "; ".join(
-            f"{k}={csv_cell(v) if not isinstance(v, bool) else yes_no[v]}"
-            for k, v in p["preferences"].items()
-        )
+        def shown(value: Any) -> str:
+            if isinstance(value, list):
+                return ", ".join(value)
+            return yes_no[value] if isinstance(value, bool) else str(value)
+
+        prefs = [f"{k}: {shown(v)}" for k, v in p["preferences"].items()]
         place = " ".join(x for x in (p["country"], f"({p['city']})" if p["city"] else None) if x)
         lines = [
             f"{p['id']}: {p['name']}",
@@ -511,7 +515,8 @@ class MemberView:
             f"SME {yes_no[p['sme']]}",
             f"  emails        {'; '.join(p['emails']) or '-'}",
             f"  keywords      {'; '.join(p['keywords']) or '-'}",
-            f"  preferences   {prefs or '-'}",
+            f"  preferences   {prefs[0] if prefs else '-'}",
+            *(f"                {line}" for line in prefs[1:]),
             f"  language      {self.language or '-'}",
             f"  updated       {self.updated_at:%Y-%m-%d %H:%M} "
             f"(created {self.created_at:%Y-%m-%d})",
@@ -633,7 +638,7 @@ def member_profile_texts(session: Session, member: Member) -> dict[str, Any]:
 
     def order(item: dict[str, Any]) -> tuple[int, int, str]:
         if item["source"] == "member":
-            return (0, _project_number(item["id"]), "")
+            return (0, _project_number(item["id"]), item["id"])
         return (1, 0, item["id"])
 
     return {

@@ -287,6 +287,8 @@ class Delivery(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))  # match | reminder | consortium
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    # the as-of day of the digest that carried it (reminders wait a week after a match)
+    as_of: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed | cancelled
     message_id: Mapped[str | None] = mapped_column(String(300), index=True)  # -> outbox
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -173,7 +173,8 @@ def details_from_listing(result: dict, template: dict) -> dict:
 def synthetic_results(base: list[dict], count: int) -> list[dict]:
     """`count` English grant rows cloned from the real ones, each under a new identifier."""
     pool = [r for r in base if r.get("language", "en") == "en"
-            and _meta_values(r, "type") == ["1"]]
+            and _meta_values(r, "type") == ["1"]
+            and _meta_values(r, "frameworkProgramme") == ["43108390"]]
     out = []
     for n in range(count):
         source = pool[n % len(pool)]
@@ -204,14 +205,17 @@ class PortalServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @classmethod
-    def from_fixtures(cls, folder: Path, extra: int = 0) -> PortalServer:
+    def from_fixtures(cls, folder: Path, synthetic: int | None = None) -> PortalServer:
+        """The real rows and details; or, with `synthetic=N`, N Horizon topics cloned from
+        them (for volume), each with details built from the real open-topic file."""
         results = load_fixture_results(folder)
         template = json.loads((folder / OPEN_DETAILS).read_text(encoding="utf-8"))
+        if synthetic is not None:
+            return cls(synthetic_results(results, synthetic), {}, template)
         details = {}
         for name in (OPEN_DETAILS, CLOSED_DETAILS):
             payload = json.loads((folder / name).read_text(encoding="utf-8"))
             details[payload["TopicDetails"]["identifier"]] = payload
-        results += synthetic_results(results, extra)
         return cls(results, details, template)
 
     @property

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from models.records import CallRecord
 from scrapers.ft_portal.errors import PortalError
 from scrapers.ft_portal.fetch import HTTPSession, PoliteSession, fetch_search_page, polite
-from scrapers.ft_portal.parse import merge_duplicates, parse_search_results
-from scrapers.ft_portal.query import SearchParts
+from scrapers.ft_portal.parse import combine_digests, merge_duplicates, parse_search_results
+from scrapers.ft_portal.query import TYPE_CASCADE, SearchParts
 
 
 @dataclass
 class SearchCrawl:
     records: dict[str, CallRecord] = field(default_factory=dict)
-    # listing digest of every key seen, and the keys left unparsed as unchanged
+    # listing digest of every topic seen (all its rows); topics whose digest is the known
+    # one (not in `records`); topics parsed without their HTML (known, but changed)
     digests: dict[str, str] = field(default_factory=dict)
     unchanged: set[str] = field(default_factory=set)
+    without_html: set[str] = field(default_factory=set)
     total: int = 0
     pages: int = 0
     passes: int = 0
@@ -53,12 +55,36 @@ def crawl_search(
 ) -> SearchCrawl:
     """Fetch and parse every page; see the module docstring for the checks.
 
-    `known` maps keys to the listing digest already stored: those rows, when unchanged, are
-    not parsed but reported in `unchanged`. `on_page(page_number, expected_pages)` is
-    called after each page (for progress). Never raises for a failed page: the crawl
-    stops, `failure` says why, `complete` is False.
+    `known` maps keys to the listing digest already stored: such topics are parsed without
+    their HTML (the costly part), and when their digest is unchanged they are reported in
+    `unchanged` instead of `records`. `on_page(page_number, expected_pages)` is called
+    after each page (for progress). Never raises for a failed page: the crawl stops,
+    `failure` says why, `complete` is False.
     """
-    client = polite(session)
+    known = known or {}
+    crawl = _crawl(polite(session), base_url, parts, page_size, languages, max_passes,
+                   repeat_retries, known, on_page)
+    for key, record in list(crawl.records.items()):
+        if key in known:
+            if known[key] == crawl.digests.get(key):
+                crawl.unchanged.add(key)
+                del crawl.records[key]
+            elif str(record.extra.get("type")) != TYPE_CASCADE:
+                crawl.without_html.add(key)
+    return crawl
+
+
+def _crawl(
+    client: PoliteSession,
+    base_url: str,
+    parts: SearchParts,
+    page_size: int,
+    languages: Sequence[str] | None,
+    max_passes: int,
+    repeat_retries: int,
+    known: Mapping[str, str],
+    on_page: Callable[[int, int], None] | None,
+) -> SearchCrawl:
     crawl = SearchCrawl()
     previous_overlap: frozenset[str] | None = None
     while crawl.passes < max_passes:
@@ -96,7 +122,7 @@ def _one_pass(
     page_size: int,
     languages: Sequence[str] | None,
     repeat_retries: int,
-    known: Mapping[str, str] | None,
+    known: Mapping[str, str],
     crawl: SearchCrawl,
     on_page: Callable[[int, int], None] | None,
 ) -> _Pass:
@@ -104,6 +130,7 @@ def _one_pass(
     overlap: set[str] = set()
     totals: set[int] = set()
     records: dict[str, CallRecord] = {}
+    row_digests: dict[str, list[str]] = {}
     rows = 0
     other_problem = False
     number = 1
@@ -111,7 +138,7 @@ def _one_pass(
         while True:
             for attempt in range(repeat_retries + 1):
                 payload = fetch_search_page(client, base_url, parts, number, page_size)
-                page = parse_search_results(payload, languages=languages, known=known)
+                page = parse_search_results(payload, languages=languages, without_html=known)
                 repeated = number > 1 and bool(page.identifiers) and seen.issuperset(
                     page.identifiers
                 )
@@ -128,9 +155,8 @@ def _one_pass(
             crawl.pages += 1
             totals.add(page.total)
             crawl.total = page.total
-            # a topic's digest is that of its first row in the pass (rows repeat rarely)
-            crawl.digests.update({k: d for k, d in page.digests.items() if k not in seen})
-            crawl.unchanged.update(page.unchanged)
+            for key, digest in page.row_digests:
+                row_digests.setdefault(key, []).append(digest)
             seen.update(page.identifiers)
             rows += page.rows
             for record in page.records:
@@ -149,7 +175,7 @@ def _one_pass(
     finally:
         # a later pass is the fresher copy; a failed pass still contributes what it read
         crawl.records.update(records)
-        crawl.unchanged.difference_update(crawl.records)
+        crawl.digests.update({k: combine_digests(d) for k, d in row_digests.items()})
     if crawl.failure is not None:
         return _Pass(clean=False)
     if len(totals) > 1:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Any
@@ -60,9 +60,8 @@ class SearchPage:
     """One parsed search page.
 
     `identifiers` lists every row's key in page order, duplicates and skipped languages
-    included, so a crawler can compare pages; `rows` is the number of results on the page.
-    `digests` holds each key's listing digest; `unchanged` the keys left unparsed because
-    their digest was the one given as known.
+    included, so a crawler can compare pages; `rows` is the number of results on the page;
+    `row_digests` the (key, listing digest) of every row kept.
     """
 
     records: list[CallRecord]
@@ -70,8 +69,7 @@ class SearchPage:
     rows: int
     identifiers: list[str] = field(default_factory=list)
     skipped_languages: int = 0
-    digests: dict[str, str] = field(default_factory=dict)
-    unchanged: list[str] = field(default_factory=list)
+    row_digests: list[tuple[str, str]] = field(default_factory=list)
 
 
 # index bookkeeping (queue and ingest times) that moves on every re-index of an unchanged topic
@@ -87,6 +85,14 @@ def listing_digest(result: Mapping[str, Any]) -> str:
     stable = {k: v for k, v in (meta or {}).items() if not k.startswith(_VOLATILE_PREFIXES)}
     canonical = json.dumps(stable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def combine_digests(digests: Iterable[str]) -> str:
+    """One digest for all the rows of a topic (duplicates included), whatever their order."""
+    unique = sorted(set(digests))
+    if len(unique) == 1:
+        return unique[0]
+    return hashlib.sha256("+".join(unique).encode()).hexdigest()
 
 
 # --- small readers ---------------------------------------------------------------------
@@ -262,9 +268,13 @@ def result_key(result: Mapping[str, Any]) -> str | None:
 
 
 def parse_search_result(
-    result: Mapping[str, Any], *, now: datetime | None = None
+    result: Mapping[str, Any], *, now: datetime | None = None, html: bool = True
 ) -> CallRecord | None:
-    """One search row -> a record; None when it has no identifier at all."""
+    """One search row -> a record; None when it has no identifier at all.
+
+    `html=False` leaves the description and conditions empty, skipping the costly HTML
+    cleaning, for a grant topic whose topic details will supply them anyway.
+    """
     key = result_key(result)
     if not key:
         return None
@@ -296,9 +306,11 @@ def parse_search_result(
             type_of_action = normalise_type_of_action(types[0].get("typeOfAction"))
     type_of_action = type_of_action or normalise_type_of_action(_first(meta, "typesOfAction"))
 
-    description_html = _first(meta, "descriptionByte") or _first(meta, "description") or ""
-    description = clean_html(str(description_html))
-    conditions = clean_html(str(_first(meta, "topicConditions") or ""))
+    html = html or kind == TYPE_CASCADE  # cascade calls have no details to fill them in
+    description = clean_html(
+        str(_first(meta, "descriptionByte") or _first(meta, "description") or "") if html else ""
+    )
+    conditions = clean_html(str(_first(meta, "topicConditions") or "") if html else "")
 
     extra: dict[str, Any] = {
         "type": kind or None,
@@ -367,12 +379,12 @@ def parse_search_results(
     *,
     languages: Sequence[str] | None = ("en",),
     now: datetime | None = None,
-    known: Mapping[str, str] | None = None,
+    without_html: Container[str] = (),
 ) -> SearchPage:
     """A search response -> its records (duplicates merged), the total and page facts.
 
     Rows in another language than `languages` are left out (None keeps every language).
-    A row whose listing digest equals `known[key]` is not parsed, only listed in `unchanged`.
+    Rows whose key is in `without_html` are parsed with `html=False`.
     """
     results = payload.get("results") if isinstance(payload, Mapping) else None
     if not isinstance(results, list):
@@ -380,8 +392,7 @@ def parse_search_results(
     total = payload.get("totalResults") if isinstance(payload, Mapping) else None
     by_key: dict[str, CallRecord] = {}
     identifiers: list[str] = []
-    digests: dict[str, str] = {}
-    unchanged: list[str] = []
+    row_digests: list[tuple[str, str]] = []
     skipped = 0
     for result in results:
         if not isinstance(result, Mapping):
@@ -393,15 +404,9 @@ def parse_search_results(
         if languages is not None and language and language not in languages:
             skipped += 1
             continue
-        if key and key not in digests:
-            digests[key] = listing_digest(result)
-            if known is not None and known.get(key) == digests[key]:
-                unchanged.append(key)
-                continue
-        if key in unchanged:
-            # a second row of a topic whose first row was unchanged: keep the stored copy
-            continue
-        record = parse_search_result(result, now=now)
+        if key:
+            row_digests.append((key, listing_digest(result)))
+        record = parse_search_result(result, now=now, html=key not in without_html)
         if record is None:
             continue
         previous = by_key.get(record.identifier)
@@ -412,8 +417,7 @@ def parse_search_results(
         rows=len(results),
         identifiers=identifiers,
         skipped_languages=skipped,
-        digests=digests,
-        unchanged=unchanged,
+        row_digests=row_digests,
     )
 
 

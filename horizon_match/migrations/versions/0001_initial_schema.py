@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 11:56:46.926361
+Create Date: 2026-11-25 12:01:49.713700
 """
 from alembic import op
 import sqlalchemy as sa
@@ -194,6 +194,7 @@ def upgrade() -> None:
     sa.Column('call_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('as_of', sa.Date(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('message_id', sa.String(length=300), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -1,0 +1,537 @@
+"""The weekly job end to end: outbox and deliveries against a real SMTP server (aiosmtpd on
+loopback), the job lock on SQLite and PostgreSQL, crashes and re-runs, the CLI.
+
+Matches and teams are seeded through the ORM where a test is about sending; the tests of
+`run_weekly` run the real stages (with the fake embedder).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time as clock
+from collections import Counter
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+from test_mailer import MailServer, Received, start_server
+
+from cli import main
+from horizon_match.config import Settings
+from horizon_match.db import Database
+from horizon_match.deliveries import send_digests, unsubscribe_member
+from horizon_match.errors import ConfigError, InputError, LockedError
+from horizon_match.jobs import send_digests_now
+from horizon_match.locks import acquire_lock, lock_holder, utcnow
+from horizon_match.tokens import make_unsubscribe_token, read_unsubscribe_token
+from models.tables import (
+    Call,
+    ConsortiumPartner,
+    ConsortiumSuggestion,
+    Delivery,
+    JobLock,
+    Match,
+    Member,
+    Organisation,
+    OutboxMessage,
+    Run,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = date(2026, 3, 2)
+SECRET = "test-secret-0123456789"
+
+
+# --- seeding -----------------------------------------------------------------------------------
+
+MEMBERS = [
+    # id, name, emails, language, country, type
+    ("acme", "ACME Robotics", ["ceo@acme.example", "grants@acme.example"], "en", "IT", "company"),
+    ("unige", "Università di Genova", ["ricerca@unige.example"], "it", "IT", "university"),
+    ("rina", "RINA Consulting", ["eu@rina.example"], None, "IT", "company"),
+    ("quiet", "Quiet SME", ["info@quiet.example"], "en", "IT", "company"),  # no matches
+    ("nomail", "No Mail Srl", [], "en", "IT", "company"),
+    ("gone", "Gone Spa", ["x@gone.example"], "en", "IT", "company"),  # unsubscribed
+]
+
+
+def _member(s, mid, name, emails, lang, country, kind, now) -> Member:  # noqa: ANN001
+    org = Organisation(name=name, country=country, organisation_type=kind)
+    s.add(org)
+    s.flush()
+    member = Member(
+        id=mid, organisation_id=org.id, name=name, emails=emails, description="",
+        keywords=[], preferences={"languages": [lang]} if lang else {}, language=lang,
+        created_at=now, updated_at=now,
+    )
+    s.add(member)
+    return member
+
+
+def _call(s, n: int, title: str, deadline: datetime | None, now: datetime) -> Call:  # noqa: ANN001
+    call = Call(
+        identifier=f"HORIZON-CL4-2026-TEST-{n:02d}", title=title, programme="HORIZON",
+        type_of_action="HORIZON-RIA", budget=3_000_000.0 + n, status="open",
+        deadlines=[{"at": deadline.isoformat(), "stage": 1}] if deadline else [],
+        next_deadline=deadline, content_hash=f"h{n}", first_seen=now, last_seen=now,
+        description="", description_html="", conditions="", keywords=[], extra={},
+        url=f"https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/HORIZON-CL4-2026-TEST-{n:02d}",
+    )
+    s.add(call)
+    s.flush()
+    return call
+
+
+def seed(db: Database, *, evil_title: bool = False) -> dict[str, int]:
+    """Members, five calls, one matching run with matches and one team per call 1 and 2."""
+    now = datetime(2026, 3, 1, 8)
+    with db.session() as s:
+        members = {m[0]: _member(s, *m, now) for m in MEMBERS}
+        members["gone"].unsubscribed_at = now
+        title1 = ('<script>alert("x")</script>Robots <b>for</b> ports &amp; logistics'
+                  if evil_title else "Robots for ports and logistics")
+        calls = {
+            1: _call(s, 1, title1, datetime(2026, 4, 15, 15), now),
+            2: _call(s, 2, "Digital twins of ships", datetime(2026, 3, 12, 16), now),
+            3: _call(s, 3, "Hydrogen in harbours", datetime(2026, 9, 1, 15), now),
+            4: _call(s, 4, "Forthcoming call without date", None, now),
+            5: _call(s, 5, "Closed already", datetime(2026, 2, 1, 15), now),
+        }
+        run = Run(kind="match", status="done", started_at=now, finished_at=now, options={},
+                  stats={}, errors=[])
+        s.add(run)
+        s.flush()
+        plan = {
+            "acme": [(1, 0.9), (2, 0.7), (5, 0.95)],  # call 5 is closed: never mailed
+            "unige": [(2, 0.8), (3, 0.6), (4, 0.5)],
+            "rina": [(3, 0.75)],
+            "nomail": [(1, 0.5)],
+            "gone": [(1, 0.5)],
+        }
+        for mid, items in plan.items():
+            for rank, (n, score) in enumerate(sorted(items, key=lambda x: -x[1]), 1):
+                s.add(Match(run_id=run.id, member_id=mid, call_id=calls[n].id, score=score,
+                            rank=rank, explanation={"reason": f"fits {mid} on call {n}"},
+                            flags=[]))
+        for n, lead, partners in ((1, "acme", ["unige", "rina"]), (2, "unige", ["acme"])):
+            sg = ConsortiumSuggestion(run_id=run.id, call_id=calls[n].id, rank=1, score=0.8,
+                                      lead_member_id=lead, eligible=False,
+                                      missing=["a partner from another country"])
+            s.add(sg)
+            s.flush()
+            for pos, mid in enumerate([lead, *partners]):
+                s.add(ConsortiumPartner(
+                    suggestion_id=sg.id, organisation_id=members[mid].organisation_id,
+                    member_id=mid, position=pos, role="coordinator" if pos == 0 else "partner",
+                    aspects=[f"aspect {pos}"], score=0.5,
+                ))
+        return {f"call{n}": c.id for n, c in calls.items()} | {"run": run.id}
+
+
+def settings_for(db: Database, server: MailServer | None, **kw: object) -> Settings:
+    base = Settings(
+        db_url=db.url, smtp_url=server.url() if server else None, secret=SECRET,
+        sender="Club calls <calls@club.example.org>", reply_to="staff@club.example.org",
+        public_url="https://calls.club.example.org",
+    )
+    return base.with_(**kw) if kw else base
+
+
+def digests(server: MailServer) -> list[Received]:
+    return [r for r in server.received if "digest" in (r.message["List-Id"] or "")]
+
+
+def consortium_mails(server: MailServer) -> list[Received]:
+    return [r for r in server.received if "consortia" in (r.message["List-Id"] or "")]
+
+
+def per_member(received: list[Received]) -> Counter[str]:
+    return Counter(r.recipients[0] for r in received)
+
+
+@pytest.fixture
+def server() -> MailServer:
+    srv = MailServer()
+    controller = start_server(srv)
+    yield srv
+    srv.release.set()
+    controller.stop()
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def test_every_member_with_matches_gets_exactly_one_complete_message(
+    db: Database, server: MailServer
+) -> None:
+    ids = seed(db)
+    settings = settings_for(db, server)
+    report = send_digests(db, settings, as_of=AS_OF)
+    assert report.ok and report.sent == 5 and report.failed == 0
+    assert (report.digests, report.consortium_messages) == (3, 2)
+    assert report.members_unsubscribed == 1 and report.members_without_email == 1
+
+    mails = digests(server)
+    assert per_member(mails) == {"ceo@acme.example": 1, "ricerca@unige.example": 1,
+                                 "eu@rina.example": 1}
+    acme = next(r for r in mails if r.recipients[0] == "ceo@acme.example")
+    assert acme.recipients == ["ceo@acme.example", "grants@acme.example"]
+    assert acme.sender == "calls@club.example.org"
+    msg = acme.message
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert text.index("Robots for ports") < text.index("Digital twins")  # best first
+    assert "Closed already" not in text
+    assert "fits acme on call 1" in text and "Università di Genova" in text
+    assert "Robots for ports" in html
+    assert [a.get_filename() for a in msg.iter_attachments()] == ["deadlines.ics"]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = msg["List-Unsubscribe"].split("token=")[1].split(">")[0]
+    assert read_unsubscribe_token(SECRET, token) == "acme"
+
+    unige = next(r for r in mails if r.recipients[0] == "ricerca@unige.example").message
+    assert unige["Subject"] == "3 nuovi bandi UE per Università di Genova"
+    assert "no deadline published" not in unige.get_body(("plain",)).get_content()
+
+    leads = per_member(consortium_mails(server))
+    assert leads == {"ceo@acme.example": 1, "ricerca@unige.example": 1}
+
+    with db.session() as s:
+        rows = s.execute(select(Delivery.member_id, Delivery.kind, Delivery.status,
+                                Delivery.message_id)).all()
+        outbox = {o.message_id: o for o in s.scalars(select(OutboxMessage))}
+    assert {(m, k) for m, k, _, _ in rows} >= {("acme", "match"), ("acme", "consortium")}
+    assert all(st == "sent" for _, _, st, _ in rows)
+    assert {r.message["Message-ID"] for r in server.received} == set(outbox)
+    assert all(mid in outbox for *_, mid in rows)
+    assert sum(1 for m, k, _, _ in rows if k == "match") == 2 + 3 + 1
+    assert ids
+
+
+def test_a_second_send_sends_nothing_new(db: Database, server: MailServer) -> None:
+    seed(db)
+    settings = settings_for(db, server)
+    send_digests(db, settings, as_of=AS_OF)
+    count = len(server.received)
+    again = send_digests(db, settings, as_of=AS_OF)
+    assert (again.digests, again.consortium_messages, again.sent) == (0, 0, 0)
+    assert len(server.received) == count
+
+
+def test_connection_dropped_mid_batch_then_rerun_delivers_each_exactly_once(
+    db: Database, server: MailServer
+) -> None:
+    seed(db)
+    settings = settings_for(db, server)
+    server.drop_after = 2  # two go through, then the server goes away
+    first = send_digests(db, settings, as_of=AS_OF)
+    assert not first.ok and first.sent == 2 and first.left_pending == 3
+    assert "mail server is unavailable" in (first.error or "")
+    assert len(server.received) == 2
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.status == "pending")) == 3
+
+    server.recover()
+    second = send_digests(db, settings, as_of=AS_OF)
+    assert second.ok and second.sent == 3 and second.digests == 0  # only the pending ones
+    ids = Counter(r.message["Message-ID"] for r in server.received)
+    assert len(ids) == 5 and set(ids.values()) == {1}
+    assert per_member(digests(server)) == {"ceo@acme.example": 1, "ricerca@unige.example": 1,
+                                           "eu@rina.example": 1}
+    assert send_digests(db, settings, as_of=AS_OF).sent == 0
+
+
+def test_rejected_address_is_reported_and_the_others_still_go(
+    db: Database, server: MailServer
+) -> None:
+    seed(db)
+    server.reject["eu@rina.example"] = "550 5.1.1 mailbox unknown"
+    settings = settings_for(db, server)
+    report = send_digests(db, settings, as_of=AS_OF)
+    assert report.failed == 1 and report.sent == 4 and report.ok
+    assert any("rina" in p and "550 5.1.1" in p for p in report.problems)
+    assert "eu@rina.example" not in per_member(server.received)
+    with db.session() as s:
+        states = set(s.scalars(select(Delivery.status).where(Delivery.member_id == "rina")))
+        assert states == {"failed"}
+        s.execute(update(Member).where(Member.id == "rina")
+                  .values(emails=["horizon@rina.example"]))
+    # the address fixed, the failed items are due again and go out once
+    again = send_digests(db, settings, as_of=AS_OF)
+    assert again.sent == 1 and again.digests == 1
+    assert per_member(server.received)["horizon@rina.example"] == 1
+    assert send_digests(db, settings, as_of=AS_OF).sent == 0
+
+
+def test_one_bad_address_among_several_still_delivers(db: Database, server: MailServer) -> None:
+    seed(db)
+    server.reject["grants@acme.example"] = "550 5.1.1 no such user"
+    report = send_digests(db, settings_for(db, server), as_of=AS_OF)
+    assert report.sent == 5
+    assert any("grants@acme.example" in p for p in report.problems)
+    acme = [r for r in server.received if "ceo@acme.example" in r.recipients]
+    assert len(acme) == 2 and all(r.recipients == ["ceo@acme.example"] for r in acme)
+
+
+def test_html_in_call_texts_is_escaped_in_the_email(db: Database, server: MailServer) -> None:
+    seed(db, evil_title=True)
+    send_digests(db, settings_for(db, server), as_of=AS_OF)
+    for received in server.received:
+        html = received.message.get_body(preferencelist=("html",)).get_content()
+        assert "<script" not in html and "<b>for</b>" not in html
+    acme = digests(server)[0].message
+    assert "Robots for ports &amp; logistics" in acme.get_body(("html",)).get_content()
+
+
+def test_reminders_come_once_when_the_deadline_is_near(db: Database, server: MailServer) -> None:
+    ids = seed(db)
+    settings = settings_for(db, server)
+    send_digests(db, settings, as_of=AS_OF)
+    server.received.clear()
+    # a week later, call 2 (deadline 12 March) is within the 14-day window
+    report = send_digests(db, settings, as_of=AS_OF + timedelta(days=7))
+    assert report.reminder_items == 2 and report.match_items == 0  # acme and unige had call 2
+    mails = digests(server)
+    assert per_member(mails) == {"ceo@acme.example": 1, "ricerca@unige.example": 1}
+    acme = next(r for r in mails if r.recipients[0] == "ceo@acme.example").message
+    assert acme["Subject"] == "EU call deadlines approaching for ACME Robotics"
+    assert "Digital twins of ships" in acme.get_body(("plain",)).get_content()
+    assert send_digests(db, settings, as_of=AS_OF + timedelta(days=8)).reminder_items == 0
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.kind == "reminder", Delivery.call_id == ids["call2"])) == 2
+
+
+def test_dry_run_writes_previews_and_records_nothing(
+    db: Database, server: MailServer, tmp_path: Path
+) -> None:
+    seed(db)
+    out = tmp_path / "preview"
+    report = send_digests(db, settings_for(db, None), as_of=AS_OF, dry_run_dir=out)
+    assert report.dry_run and report.sent == 0
+    emls = sorted(p.name for p in out.glob("*.eml"))
+    assert len(emls) == 5 and len(list(out.glob("*.html"))) == 5
+    assert "001-acme-digest.eml" in emls
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert send_digests(db, settings_for(db, server), as_of=AS_OF).sent == 5
+
+
+def test_unsubscribe_token_stops_mail_and_cancels_pending(
+    db: Database, server: MailServer
+) -> None:
+    seed(db)
+    settings = settings_for(db, server)
+    server.drop_after = 0  # nothing gets through: all five stay pending
+    send_digests(db, settings, as_of=AS_OF)
+    result = unsubscribe_member(db, settings, make_unsubscribe_token(SECRET, "acme"))
+    assert not result.already and result.cancelled == 2
+    assert unsubscribe_member(db, settings, make_unsubscribe_token(SECRET, "acme")).already
+    with pytest.raises(InputError):
+        unsubscribe_member(db, settings, make_unsubscribe_token("wrong", "acme"))
+    server.recover()
+    report = send_digests(db, settings, as_of=AS_OF)
+    assert report.sent == 3
+    assert "ceo@acme.example" not in per_member(server.received)
+
+
+def test_real_sending_needs_a_server_and_a_secret(db: Database) -> None:
+    seed(db)
+    with pytest.raises(ConfigError, match="HORIZON_MATCH_SMTP_URL"):
+        send_digests(db, settings_for(db, None), as_of=AS_OF)
+    no_secret = settings_for(db, None, smtp_url="smtp://127.0.0.1:25", secret="change-me")
+    with pytest.raises(ConfigError, match="HORIZON_MATCH_SECRET"):
+        send_digests(db, no_secret, as_of=AS_OF)
+
+
+# --- the lock ----------------------------------------------------------------------------------
+
+
+def test_lock_is_exclusive_and_released(db: Database) -> None:
+    with acquire_lock(db, "weekly") as held:
+        with pytest.raises(LockedError, match="another horizon-match weekly run is in progress"):
+            acquire_lock(db, "weekly")
+        holder = lock_holder(db, "weekly")
+        assert holder is not None and holder.pid == os.getpid() and holder.owner == held.owner
+        with acquire_lock(db, "other"):  # another name is another lock
+            pass
+    assert lock_holder(db, "weekly") is None
+    acquire_lock(db, "weekly").release()
+
+
+def test_lock_heartbeat_moves(db: Database) -> None:
+    with acquire_lock(db, "weekly", heartbeat_seconds=0.05):
+        first = lock_holder(db, "weekly")
+        clock.sleep(0.3)
+        later = lock_holder(db, "weekly")
+    assert first is not None and later is not None and later.heartbeat_at > first.heartbeat_at
+
+
+def test_stale_lock_rows_are_taken_over(db: Database) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    import socket
+
+    now = utcnow()
+    with db.session() as s:  # left behind by a process on this host that no longer exists
+        s.add(JobLock(name="weekly", owner=f"{socket.gethostname()}:{dead_pid}:dead",
+                      pid=dead_pid, acquired_at=now, heartbeat_at=now))
+    with acquire_lock(db, "weekly") as held:
+        assert held.took_over is not None and held.took_over.pid == dead_pid
+    with db.session() as s:  # another host's owner, silent for too long
+        s.add(JobLock(name="weekly", owner="elsewhere:1:x", pid=1,
+                      acquired_at=now - timedelta(hours=2),
+                      heartbeat_at=now - timedelta(hours=1)))
+    if db.dialect == "postgresql":
+        # the advisory lock proves the owner is gone, whatever its heartbeat says
+        with acquire_lock(db, "weekly") as held:
+            assert held.took_over is not None
+    else:
+        with acquire_lock(db, "weekly", stale_after=timedelta(minutes=15)) as held:
+            assert held.took_over is not None and held.took_over.host == "elsewhere"
+        with db.session() as s:  # a live owner elsewhere keeps it
+            s.add(JobLock(name="weekly", owner="elsewhere:1:y", pid=1, acquired_at=now,
+                          heartbeat_at=now))
+        with pytest.raises(LockedError, match="pid 1 on elsewhere"):
+            acquire_lock(db, "weekly")
+
+
+def _holder_script(db_url: str) -> str:
+    return textwrap.dedent(f"""
+        import sys, time
+        from horizon_match.db import Database
+        from horizon_match.locks import acquire_lock
+        lock = acquire_lock(Database({db_url!r}), "weekly")
+        print("locked", flush=True)
+        time.sleep(60)
+    """)
+
+
+def test_lock_of_a_killed_process_is_free_again(db: Database, db_url: str) -> None:
+    child = subprocess.Popen([sys.executable, "-c", _holder_script(db_url)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with pytest.raises(LockedError, match=f"pid {child.pid}"):
+            acquire_lock(db, "weekly")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    deadline = clock.monotonic() + 10
+    while True:  # PostgreSQL notices the dead connection a moment later
+        try:
+            held = acquire_lock(db, "weekly")
+            break
+        except LockedError:
+            if clock.monotonic() > deadline:
+                raise
+            clock.sleep(0.1)
+    assert held.took_over is not None and held.took_over.pid == child.pid
+    held.release()
+
+
+# --- runs: digest send, crash and resume, the CLI --------------------------------------------
+
+
+def test_digest_send_is_recorded_as_a_run_and_refuses_while_locked(
+    db: Database, server: MailServer
+) -> None:
+    seed(db)
+    settings = settings_for(db, server)
+    with acquire_lock(db, "weekly"):
+        with pytest.raises(LockedError):
+            send_digests_now(db, settings, as_of=AS_OF)
+    result = send_digests_now(db, settings, as_of=AS_OF)
+    assert result.run_id is not None and result.send.sent == 5
+    with db.session() as s:
+        run = s.get(Run, result.run_id)
+        assert run is not None and run.kind == "digest" and run.status == "done"
+        assert run.stats["stages"]["digest"]["counts"]["sent"] == 5
+
+
+def _cli(db: Database, server: MailServer | None, *args: str) -> tuple[int, str]:
+    env = {"HORIZON_MATCH_SECRET": SECRET, "HORIZON_MATCH_SENDER": "calls@club.example.org",
+           "HORIZON_MATCH_PUBLIC_URL": "https://calls.club.example.org"}
+    if server is not None:
+        env["HORIZON_MATCH_SMTP_URL"] = server.url()
+    result = CliRunner().invoke(main, ["--db", db.url, *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_cli_digest_send_runs_and_unsubscribe(
+    db: Database, server: MailServer, tmp_path: Path
+) -> None:
+    seed(db)
+    code, out = _cli(db, None, "digest", "send", "--dry-run", str(tmp_path / "p"),
+                     "--as-of", "2026-03-02")
+    assert code == 0, out
+    assert "dry run: 10 file(s) written" in out
+    code, out = _cli(db, None, "digest", "send", "--as-of", "2026-03-02")
+    assert code == 1 and "no mail server is configured" in out
+    code, out = _cli(db, server, "digest", "send", "--as-of", "2026-03-02")
+    assert code == 0, out
+    assert "emails: 5 sent, 0 refused, 0 left pending" in out
+    run_id = int(out.split("run ", 1)[1].split()[0])
+
+    code, out = _cli(db, None, "runs", "list")
+    assert code == 0 and f"{run_id}" in out and "digest" in out and "done" in out
+    code, out = _cli(db, None, "runs", "show", str(run_id))
+    assert code == 0, out
+    assert "stage digest" in out and "sent: 5" in out and "5 sent" in out
+    code, out = _cli(db, None, "runs", "show", "999")
+    assert code == 1 and "there is no run 999" in out
+
+    token = make_unsubscribe_token(SECRET, "unige")
+    code, out = _cli(db, None, "members", "unsubscribe", token)
+    assert code == 0 and "unige (Università di Genova) is now unsubscribed" in out
+    code, out = _cli(db, None, "members", "unsubscribe", token[:-3])
+    assert code == 1 and "not a valid unsubscribe token" in out and "Traceback" not in out
+
+
+def test_send_killed_mid_batch_is_finished_by_the_next_run_without_duplicates(
+    db: Database, db_url: str, server: MailServer
+) -> None:
+    """A real crash: the sending process is SIGKILLed while the server has its 3rd message."""
+    seed(db)
+    server.hang_after = 2
+    env = {**os.environ, "HORIZON_MATCH_SECRET": SECRET,
+           "HORIZON_MATCH_SENDER": "calls@club.example.org",
+           "HORIZON_MATCH_SMTP_URL": server.url()}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", db_url, "digest", "send", "--as-of", "2026-03-02"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert server.hanging.wait(timeout=60), child.stderr.read() if child.stderr else ""
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        server.hang_after = None
+        server.release.set()
+    assert len(server.received) == 2
+    with db.session() as s:
+        run = s.scalars(select(Run).where(Run.kind == "digest")).one()
+        assert run.status == "running"  # it never got to say otherwise
+
+    settings = settings_for(db, server)
+    result = send_digests_now(db, settings, as_of=AS_OF)  # takes over the dead lock
+    assert result.send.sent == 3 and result.send.digests == 0
+    ids = Counter(r.message["Message-ID"] for r in server.received)
+    assert len(ids) == 5 and set(ids.values()) == {1}
+    with db.session() as s:
+        assert s.get(Run, run.id).status == "failed"
+        assert "interrupted" in s.get(Run, run.id).errors[-1]["error"]
+
+
+def _is_message(value: object) -> bool:
+    return isinstance(value, EmailMessage)
