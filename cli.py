@@ -423,7 +423,8 @@ def echo_weekly_report(report: Any) -> None:
 
 
 @main.command("run")
-@click.option("--replay", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--replay", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              metavar="DIR",
               help="Scrape from a folder of saved portal responses (see `calls scrape --save`) "
               "instead of the live portal.")
 @click.option("--skip-scrape", is_flag=True, help="Do not scrape; use the calls already stored.")
@@ -507,6 +508,8 @@ def runs_show(app: App, run_id: int) -> None:
         click.echo(f"  stage {stage.name:<10} {stage.status:<8} {secs:>9}")
         for key, value in stage.counts.items():
             click.echo(f"      {key}: {value}")
+        for note in stage.notes:
+            click.echo(f"      note: {note}")
     if run.messages:
         click.echo("  emails    " + ", ".join(f"{n} {s}" for s, n in sorted(run.messages.items())))
     if run.deliveries:

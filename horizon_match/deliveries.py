@@ -244,8 +244,12 @@ class _World:
         self.suggestions: dict[int, list[ConsortiumSuggestion]] = defaultdict(list)
         for sg in suggestions:
             self.suggestions[sg.call_id].append(sg)
-        for rows in self.suggestions.values():
+        self.led: dict[str, dict[int, list[ConsortiumSuggestion]]] = defaultdict(dict)
+        for call_id, rows in self.suggestions.items():
             rows.sort(key=lambda sg: sg.rank)
+            for sg in rows:
+                if sg.lead_member_id:
+                    self.led[sg.lead_member_id].setdefault(call_id, []).append(sg)
         org_ids = sorted({p.organisation_id for sg in suggestions for p in sg.partners})
         self.organisations: dict[int, Organisation] = {}
         for chunk in _chunks(org_ids):
@@ -328,12 +332,10 @@ class _World:
         return tuple(found[:TEAMS_PER_CALL])
 
     def teams_led_by(self, member_id: str) -> list[tuple[int, tuple[Team, ...]]]:
-        out = []
-        for call_id, rows in self.suggestions.items():
-            led = [self.team(sg) for sg in rows if sg.lead_member_id == member_id]
-            if led:
-                out.append((call_id, tuple(led[:TEAMS_PER_CALL])))
-        return out
+        return [
+            (call_id, tuple(self.team(sg) for sg in rows[:TEAMS_PER_CALL]))
+            for call_id, rows in sorted(self.led.get(member_id, {}).items())
+        ]
 
 
 def _deadline_key(call: CallSummary, as_of: date) -> datetime:
@@ -416,7 +418,7 @@ def compose(
             report.reminder_items += len(reminders)
 
         led = []
-        for call_id, teams in sorted(world.teams_led_by(member.id), key=lambda x: x[0]):
+        for call_id, teams in world.teams_led_by(member.id):
             summary = world.open_call(call_id)
             if summary is not None and not world.claimed(member.id, call_id, CONSORTIUM):
                 led.append(LeadTeams(summary, teams))

@@ -16,6 +16,7 @@ they are built on this run's matches.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time as clock
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from horizon_match.runs import (
     StageRecord,
     counts_of,
     finish_run,
+    notes_of,
     record_stage,
     stage_records,
     start_run,
@@ -138,7 +140,10 @@ def _stage_scrape(db: Database, settings: Settings, options: WeeklyOptions, run_
     from horizon_match.ingest import ScrapeOptions, scrape
 
     now = datetime.combine(as_of, time(12)) if options.as_of else None
-    return scrape(db, settings, ScrapeOptions(replay_dir=options.replay_dir, now=now), progress)
+    scrape_options = ScrapeOptions(replay_dir=options.replay_dir, now=now)
+    if options.replay_dir is not None:  # saved answers need no pause between requests
+        scrape_options = dataclasses.replace(scrape_options, delay=0.0)
+    return scrape(db, settings, scrape_options, progress)
 
 
 def _stage_match(db: Database, settings: Settings, options: WeeklyOptions, run_id: int,
@@ -194,6 +199,7 @@ def _run_stage(
         seconds=round(clock.perf_counter() - t0, 3),
         counts=counts_of(result),
         error=error,
+        notes=notes_of(result),
     )
     if isinstance(result, SendReport) and not result.ok:
         record.status = FAILED

@@ -33,6 +33,7 @@ class StageRecord:
     seconds: float | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. addresses refused, portal quirks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class StageRecord:
             "seconds": self.seconds,
             "counts": self.counts,
             "error": self.error,
+            "notes": self.notes,
         }
 
     @classmethod
@@ -58,6 +60,7 @@ class StageRecord:
             seconds=data.get("seconds"),
             counts=dict(data.get("counts") or {}),
             error=data.get("error"),
+            notes=[str(n) for n in data.get("notes") or []],
         )
 
 
@@ -106,6 +109,16 @@ def counts_of(summary: object) -> dict[str, Any]:
         elif isinstance(value, list | tuple | set | dict):
             out[key] = len(value)  # lists of items: the count is what staff need
     return out
+
+
+def notes_of(summary: object, limit: int = 100) -> list[str]:
+    """The lines a stage's summary has for the staff (`problems` or `notes`)."""
+    lines: list[str] = []
+    for name in ("problems", "notes"):
+        value = getattr(summary, name, None)
+        if isinstance(value, list):
+            lines.extend(str(v) for v in value)
+    return lines[:limit]
 
 
 def start_run(db: Database, kind: str, *, as_of: datetime | None, options: dict[str, Any]) -> int:

@@ -15,7 +15,6 @@ import textwrap
 import time as clock
 from collections import Counter
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -478,16 +477,19 @@ def test_cli_digest_send_runs_and_unsubscribe(
     assert "dry run: 10 file(s) written" in out
     code, out = _cli(db, None, "digest", "send", "--as-of", "2026-03-02")
     assert code == 1 and "no mail server is configured" in out
+    server.reject["eu@rina.example"] = "550 5.1.1 mailbox unknown"
     code, out = _cli(db, server, "digest", "send", "--as-of", "2026-03-02")
     assert code == 0, out
-    assert "emails: 5 sent, 0 refused, 0 left pending" in out
+    assert "emails: 4 sent, 1 refused, 0 left pending" in out
+    assert "problem: rina <eu@rina.example>: recipients refused" in out
     run_id = int(out.split("run ", 1)[1].split()[0])
 
     code, out = _cli(db, None, "runs", "list")
     assert code == 0 and f"{run_id}" in out and "digest" in out and "done" in out
     code, out = _cli(db, None, "runs", "show", str(run_id))
     assert code == 0, out
-    assert "stage digest" in out and "sent: 5" in out and "5 sent" in out
+    assert "stage digest" in out and "sent: 4" in out and "1 failed, 4 sent" in out
+    assert "note: rina <eu@rina.example>: recipients refused (eu@rina.example: 550" in out
     code, out = _cli(db, None, "runs", "show", "999")
     assert code == 1 and "there is no run 999" in out
 
@@ -533,5 +535,202 @@ def test_send_killed_mid_batch_is_finished_by_the_next_run_without_duplicates(
         assert "interrupted" in s.get(Run, run.id).errors[-1]["error"]
 
 
-def _is_message(value: object) -> bool:
-    return isinstance(value, EmailMessage)
+
+# --- the whole weekly job, with the real stages --------------------------------------------------
+
+WEEKLY_AS_OF = date(2026, 6, 1)
+PROFILES = [
+    ("bio", "BioCircular Srl", "it",
+     "Bio-based innovation: biorefineries, bio-based fertilisers, films and coatings for "
+     "circular packaging, safe and sustainable by design bio-based chemicals."),
+    ("cyber", "SecureCode SME", "en",
+     "Cybersecurity of software and hardware supply chains, security testing tools, "
+     "secure software development, foresight on emerging digital technologies."),
+    ("energy", "Harbour Energy Lab", "en",
+     "Heat pumps and heat upgrade for industry, megawatt charging of heavy-duty electric "
+     "vehicles, digital building logbooks and whole life cycle data platforms."),
+]
+
+
+def seed_profiles(db: Database) -> None:
+    now = datetime(2026, 5, 1)
+    with db.session() as s:
+        for mid, name, lang, text in PROFILES:
+            member = _member(s, mid, name, [f"eu@{mid}.example"], lang, "IT", "company", now)
+            member.description = text
+
+
+@pytest.fixture
+def replay_dir(tmp_path: Path, portal_fixtures: Path) -> Path:
+    """A scrape of the real saved portal responses, recorded for offline replay."""
+    from portal_server import PortalServer
+
+    from horizon_match.ingest import ScrapeOptions, scrape
+
+    saved = tmp_path / "saved"
+    scratch = Database(f"sqlite:///{tmp_path / 'record.db'}")
+    with PortalServer.from_fixtures(portal_fixtures) as portal:
+        scrape(scratch, Settings(db_url=scratch.url), ScrapeOptions(
+            save_dir=saved, base_url=portal.url, delay=0.0,
+            now=datetime.combine(WEEKLY_AS_OF, datetime.min.time())))
+    scratch.close()
+    return saved
+
+
+def weekly_options(replay: Path | None, **kw: object):  # noqa: ANN201
+    from horizon_match.embedding import FakeEmbedder
+    from horizon_match.jobs import WeeklyOptions
+
+    return WeeklyOptions(replay_dir=replay, as_of=WEEKLY_AS_OF, embedder=FakeEmbedder(), **kw)
+
+
+def test_weekly_run_end_to_end_then_again_sends_nothing_new(
+    db: Database, server: MailServer, replay_dir: Path
+) -> None:
+    from horizon_match.jobs import run_weekly
+
+    seed_profiles(db)
+    settings = settings_for(db, server)
+    report = run_weekly(db, settings, weekly_options(replay_dir))
+    assert report.ok, [(s.name, s.error) for s in report.stages]
+    assert [s.name for s in report.stages] == ["scrape", "match", "consortia", "digest"]
+    assert all(s.status == "done" and s.seconds is not None for s in report.stages)
+    assert report.stages[0].counts["new"] == 17
+    with db.session() as s:
+        matched = set(s.scalars(select(Match.member_id).where(Match.run_id == report.run_id)))
+        run = s.get(Run, report.run_id)
+        assert run.status == "done" and run.finished_at is not None
+        assert set(run.stats["stages"]) == {"scrape", "match", "consortia", "digest"}
+    assert matched, "the fake embedder should match these profiles to some calls"
+    mails = digests(server)
+    assert per_member(mails) == {f"eu@{m}.example": 1 for m in matched}
+    for received in mails:
+        msg = received.message
+        assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+        assert [a.get_filename() for a in msg.iter_attachments()] == ["deadlines.ics"]
+        assert msg["List-Unsubscribe"] and msg["List-Unsubscribe-Post"]
+    bio = [r for r in mails if r.recipients == ["eu@bio.example"]]
+    if bio:
+        assert "nuov" in bio[0].message["Subject"]  # Italian profile, Italian fixed text
+
+    count = len(server.received)
+    again = run_weekly(db, settings, weekly_options(replay_dir))
+    assert again.ok and again.run_id != report.run_id and not again.resumed
+    assert again.send is not None and again.send.sent == 0
+    assert len(server.received) == count
+
+
+def test_weekly_run_refuses_to_start_twice(db: Database, server: MailServer) -> None:
+    from horizon_match.jobs import run_weekly
+
+    with acquire_lock(db, "weekly"):
+        with pytest.raises(LockedError, match="in progress"):
+            run_weekly(db, settings_for(db, server), weekly_options(None, skip_scrape=True))
+        code, out = _cli(db, server, "run", "--skip-scrape")
+        assert code == 1
+        assert "another horizon-match weekly run is in progress" in out
+        assert "Traceback" not in out
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Run)) == 0  # nothing was started
+
+
+def test_a_failed_stage_is_recorded_and_the_rest_still_runs(
+    db: Database, server: MailServer, replay_dir: Path, tmp_path: Path
+) -> None:
+    from horizon_match.jobs import run_weekly
+
+    seed_profiles(db)
+    settings = settings_for(db, server)
+    run_weekly(db, settings, weekly_options(replay_dir))  # calls stored, digests sent
+    broken = tmp_path / "not-a-replay"
+    broken.mkdir()
+    report = run_weekly(db, settings, weekly_options(broken))
+    assert report.status == "failed"
+    status = {s.name: s.status for s in report.stages}
+    assert status == {"scrape": "failed", "match": "done", "consortia": "done", "digest": "done"}
+    assert "saved responses" in (report.stages[0].error or "")
+    code, out = _cli(db, None, "runs", "show", str(report.run_id))
+    assert code == 0 and "error in scrape" in out
+    code, out = _cli(db, None, "runs", "list")
+    assert "failed" in out and "scrape" in out
+
+
+def _weekly_child(db_url: str, replay: Path, smtp_url: str) -> str:
+    return textwrap.dedent(f"""
+        from datetime import date
+        from pathlib import Path
+        from horizon_match.config import Settings
+        from horizon_match.db import Database
+        from horizon_match.embedding import FakeEmbedder
+        from horizon_match.jobs import WeeklyOptions, run_weekly
+        db = Database({db_url!r})
+        settings = Settings(db_url={db_url!r}, smtp_url={smtp_url!r}, secret={SECRET!r},
+                            sender="calls@club.example.org",
+                            public_url="https://calls.club.example.org")
+        run_weekly(db, settings, WeeklyOptions(replay_dir=Path({str(replay)!r}),
+                   as_of=date({WEEKLY_AS_OF.year}, {WEEKLY_AS_OF.month}, {WEEKLY_AS_OF.day}),
+                   embedder=FakeEmbedder()))
+    """)
+
+
+def test_a_killed_weekly_run_is_resumed_and_finishes_without_duplicates(
+    db: Database, db_url: str, server: MailServer, replay_dir: Path
+) -> None:
+    from horizon_match.jobs import run_weekly
+
+    seed_profiles(db)
+    server.hang_after = 1  # the second email hangs: kill the job right then
+    child = subprocess.Popen(
+        [sys.executable, "-c", _weekly_child(db_url, replay_dir, server.url())],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        if not server.hanging.wait(timeout=120):
+            child.kill()
+            pytest.fail(f"the job never reached its second email: {child.communicate()}")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        server.hang_after = None
+        server.release.set()
+    assert len(server.received) == 1
+    with db.session() as s:
+        crashed = s.scalars(select(Run).where(Run.kind == "weekly")).one()
+        assert crashed.status == "running"
+        stages_before = dict(crashed.stats["stages"])
+    assert {n for n, st in stages_before.items() if st["status"] == "done"} == {
+        "scrape", "match", "consortia"}
+
+    report = run_weekly(db, settings_for(db, server), weekly_options(replay_dir))
+    assert report.ok and report.resumed and report.run_id == crashed.id
+    assert report.took_over_from is not None  # the dead process's lock
+    kept = {s.name: s for s in report.stages}
+    for name in ("scrape", "match", "consortia"):  # finished stages are not redone
+        assert kept[name].started_at.isoformat() == stages_before[name]["started_at"]
+    assert report.send is not None and report.send.digests == 0  # composed before the kill
+    ids = Counter(r.message["Message-ID"] for r in server.received)
+    assert set(ids.values()) == {1}
+    with db.session() as s:
+        matched = set(s.scalars(select(Match.member_id).where(Match.run_id == crashed.id)))
+        leads = set(s.scalars(select(ConsortiumSuggestion.lead_member_id).where(
+            ConsortiumSuggestion.run_id == crashed.id)))
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.status != "sent")) == 0
+    assert per_member(digests(server)) == {f"eu@{m}.example": 1 for m in matched}
+    assert per_member(consortium_mails(server)) == {f"eu@{m}.example": 1 for m in leads if m}
+
+
+def test_an_old_interrupted_run_is_closed_not_resumed(
+    db: Database, server: MailServer, replay_dir: Path
+) -> None:
+    from horizon_match.jobs import run_weekly
+
+    seed_profiles(db)
+    with db.session() as s:
+        s.add(Run(kind="weekly", status="running", started_at=utcnow() - timedelta(days=3),
+                  options={}, stats={"stages": {}}, errors=[]))
+    report = run_weekly(db, settings_for(db, server), weekly_options(replay_dir))
+    assert report.ok and not report.resumed and report.abandoned_run is not None
+    with db.session() as s:
+        old = s.get(Run, report.abandoned_run)
+        assert old.status == "failed" and "not resumed" in old.errors[-1]["error"]

@@ -18,10 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.records import CallRecord
-from scrapers.ft_portal.errors import PortalError
+from scrapers.ft_portal.errors import PortalBadResponse, PortalError
 from scrapers.ft_portal.fetch import HTTPSession, PoliteSession, fetch_search_page, polite
 from scrapers.ft_portal.parse import combine_digests, merge_duplicates, parse_search_results
 from scrapers.ft_portal.query import TYPE_CASCADE, SearchParts
+
+
+# A sanity bound: Horizon Europe and Horizon 2020 together have a few thousand topics per
+# status; a search claiming hundreds of thousands (the whole index) was not filtered.
+MAX_PAGES = 500
 
 
 @dataclass
@@ -165,6 +170,12 @@ def _one_pass(
                     merge_duplicates(previous, record) if previous else record
                 )
             expected = max(1, -(-page.total // page_size))
+            if expected > MAX_PAGES:
+                raise PortalBadResponse(
+                    f"the search reports {page.total} results ({expected} pages of "
+                    f"{page_size}): far more than there are Horizon topics, so the query's "
+                    "filters were probably ignored; nothing beyond page 1 was read"
+                )
             if on_page is not None:
                 on_page(number, expected)
             if page.rows == 0 or number >= expected:
