@@ -1,7 +1,7 @@
 """Lexical similarity: TF-IDF over words and two-word phrases, so exact technical terms count.
 
-The vocabulary and IDF are fitted on the texts of one matching run (calls and profiles), then
-each member profile (all its texts together) is compared with each call by cosine similarity.
+The vocabulary and IDF are fitted on the texts of one matching run (calls and profile texts),
+then each member profile (all its texts together) is compared with each call by cosine.
 `shared_terms` gives the highest-weighted terms a member and a call have in common, for the
 explanation line.
 """
@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.preprocessing import normalize
 
 # words every call and project uses; they carry no topic
 _DOMAIN_STOP_WORDS = frozenset(
@@ -29,42 +30,63 @@ _TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w\-]*[^\W_]\b|\b[^\W\d_]{2,}\b"
 
 
 class LexicalIndex:
-    """TF-IDF vectors of calls and profiles fitted on one corpus."""
+    """TF-IDF (sublinear term frequency, smooth IDF, L2 norm) over one corpus.
 
-    def __init__(self, *, min_df: int = 1, max_features: int | None = 200_000) -> None:
-        self.vectorizer = TfidfVectorizer(
+    Term counts are kept separate from weighting so a profile made of several texts is weighted
+    exactly as the concatenation of its texts (`combine`) without re-tokenising anything.
+    """
+
+    def __init__(self, *, max_features: int | None = 200_000) -> None:
+        self.counter = CountVectorizer(
             lowercase=True,
             stop_words=sorted(STOP_WORDS),
             token_pattern=_TOKEN_PATTERN,
             ngram_range=(1, 2),
-            sublinear_tf=True,
-            min_df=min_df,
             max_features=max_features,
             dtype=np.float32,
         )
-        self._fitted = False
+        self.idf = np.zeros(0, dtype=np.float32)
 
-    def fit(self, texts: Sequence[str]) -> LexicalIndex:
-        corpus = [t for t in texts if t and t.strip()]
-        if not corpus:
-            corpus = ["empty"]
+    def fit_counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Learn vocabulary and IDF from `texts`; returns their term counts."""
+        corpus = [t or "" for t in texts]
         try:
-            self.vectorizer.fit(corpus)
+            counts = self.counter.fit_transform(corpus)
         except ValueError:
-            # only stop words in the whole corpus: fall back to a vocabulary of one dummy word
-            self.vectorizer.set_params(stop_words=None)
-            self.vectorizer.fit(corpus + ["empty"])
-        self._fitted = True
-        return self
+            # nothing but stop words in the whole corpus: a one-word vocabulary
+            self.counter.set_params(stop_words=None, token_pattern=r"(?u)\S+")
+            counts = self.counter.fit_transform([*corpus, "empty"])[: len(corpus)]
+        counts = counts.tocsr()
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        n = counts.shape[0]
+        self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+        return counts
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not texts:
-            return sparse.csr_matrix((0, len(self.vectorizer.vocabulary_)), dtype=np.float32)
-        return self.vectorizer.transform(list(texts)).tocsr()
+            return sparse.csr_matrix((0, len(self.idf)), dtype=np.float32)
+        return self.counter.transform(list(texts)).tocsr().astype(np.float32)
+
+    def weigh(self, counts: sparse.spmatrix) -> sparse.csr_matrix:
+        """Counts to L2-normalised TF-IDF rows (an all-zero row stays zero)."""
+        m = sparse.csr_matrix(counts, dtype=np.float32, copy=True)
+        m.data = 1.0 + np.log(m.data)
+        m = m @ sparse.diags(self.idf)
+        return normalize(m).tocsr()
+
+    def combine(self, counts: sparse.csr_matrix, groups: Sequence[Sequence[int]]) -> sparse.csr_matrix:
+        """TF-IDF rows of groups of texts, each group weighted as one concatenated text."""
+        rows = [i for i, g in enumerate(groups) for _ in g]
+        cols = [j for g in groups for j in g]
+        membership = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (rows, cols)),
+            shape=(len(groups), counts.shape[0]),
+        )
+        return self.weigh(membership @ counts)
 
     @property
     def terms(self) -> np.ndarray:
-        return self.vectorizer.get_feature_names_out()
+        return self.counter.get_feature_names_out()
 
 
 def cosine(profiles: sparse.csr_matrix, calls: sparse.csr_matrix) -> np.ndarray:
