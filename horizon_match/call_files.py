@@ -18,8 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from horizon_match.call_records import record_from_dict, record_to_dict
+from horizon_match.call_records import length_problems, record_from_dict, record_to_dict
 from horizon_match.errors import InputError, Problem, ValidationError
+from horizon_match.member_files import read_text_file
 from models import CallRecord
 from scrapers.ft_portal import (
     merge_duplicates,
@@ -50,12 +51,22 @@ def read_call_files(paths: Sequence[Path]) -> CallFiles:
     details: dict[str, CallRecord] = {}
     normalized: dict[str, tuple[CallRecord, str]] = {}
     notes: list[str] = []
+    origin: dict[str, str] = {}  # identifier -> the saved file it was first read from
     for path in paths:
         name = str(path)
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"{name}: no such file; give saved search pages, topic-details "
                              "files or a normalized .jsonl")
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        try:
+            # strict UTF-8 (a latin-1 file is refused, not imported with U+FFFD), .gz allowed
+            text = read_text_file(path, name)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not text.strip():
+            problems.append(Problem(name, None, None, "the file is empty; give a saved search "
+                                    "page, a topic-details file or normalized JSONL"))
+            continue
         if _looks_like_jsonl(path, text):
             _read_jsonl(name, text, normalized, problems)
             continue
@@ -69,10 +80,12 @@ def read_call_files(paths: Sequence[Path]) -> CallFiles:
         if isinstance(payload, dict) and isinstance(payload.get("TopicDetails"), dict):
             try:
                 record = parse_topic_details(payload)
-            except ValueError as exc:
-                problems.append(Problem(name, None, "TopicDetails", str(exc)))
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                problems.append(Problem(name, None, "TopicDetails", f"cannot be read ({exc}); "
+                                        "save the topic-details response again"))
                 continue
             details[record.identifier] = record
+            origin.setdefault(record.identifier, name)
         elif isinstance(payload, dict) and isinstance(payload.get("results"), list):
             page = parse_search_results(payload)
             if page.skipped_languages:
@@ -82,6 +95,7 @@ def read_call_files(paths: Sequence[Path]) -> CallFiles:
                 listings[record.identifier] = (
                     merge_duplicates(previous, record) if previous else record
                 )
+                origin.setdefault(record.identifier, name)
         else:
             problems.append(Problem(name, None, None, "neither a search page (`results`), a "
                                     "topic-details file (`TopicDetails`) nor JSONL"))
@@ -96,21 +110,30 @@ def read_call_files(paths: Sequence[Path]) -> CallFiles:
         merged.setdefault(identifier, record)
     for identifier, (record, _where) in normalized.items():
         merged[identifier] = record
+    # saved portal responses are not checked field by field above; a value too long for its
+    # column would otherwise fail inside the database (PostgreSQL) instead of being reported
+    for identifier, record in merged.items():
+        where = normalized[identifier][1] if identifier in normalized else origin[identifier]
+        for fld, message in length_problems(record):
+            problems.append(Problem(where, None, fld, f"{identifier}: {message}"))
+    if problems:
+        raise ValidationError(problems)
     return CallFiles(records=list(merged.values()), with_details=set(details), notes=notes)
 
 
 def _looks_like_jsonl(path: Path, text: str) -> bool:
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    if path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
         return True
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in text.split("\n") if line.strip()), "")
     # a JSON document spread over lines starts with a lone "{" or "["
     return first.strip().startswith("{") and first.strip().endswith("}") and \
-        len([ln for ln in text.splitlines() if ln.strip()]) > 1
+        len([ln for ln in text.split("\n") if ln.strip()]) > 1
 
 
 def _read_jsonl(name: str, text: str, out: dict[str, tuple[CallRecord, str]],
                 problems: list[Problem]) -> None:
-    for number, line in enumerate(text.splitlines(), 1):
+    # split("\n"), not splitlines(): export writes U+2028 and other line breaks unescaped
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

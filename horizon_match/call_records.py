@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
@@ -128,6 +129,23 @@ def record_from_row(call: Call) -> CallRecord:
     )
 
 
+# Text columns with a size (PostgreSQL enforces it, SQLite does not): a longer value is a
+# problem of the file, reported before anything is written.
+_SIZED_FIELDS = ("identifier", "call_identifier", "programme", "type_of_action", "url",
+                 "source")
+
+
+def length_problems(record: CallRecord) -> list[tuple[str, str]]:
+    """(field, problem) for every value too long for its column in the calls table."""
+    problems = []
+    for name in _SIZED_FIELDS:
+        value = getattr(record, name)
+        limit = Call.__table__.c[name].type.length
+        if isinstance(value, str) and limit and len(value) > limit:
+            problems.append((name, f"{len(value)} characters, at most {limit} fit"))
+    return problems
+
+
 def record_from_dict(data: Any) -> tuple[CallRecord | None, list[tuple[str | None, str]]]:
     """Validate one JSONL object. Returns the record, or None and every (field, problem)."""
     if not isinstance(data, dict):
@@ -186,7 +204,8 @@ def record_from_dict(data: Any) -> tuple[CallRecord | None, list[tuple[str | Non
     if budget is not None:
         try:
             values["budget"] = float(budget)
-            if values["budget"] < 0 or isinstance(budget, bool):
+            if isinstance(budget, bool) or not math.isfinite(values["budget"]) or (
+                    values["budget"] < 0):
                 raise ValueError
         except (TypeError, ValueError):
             problems.append(("budget", f"{budget!r} is not a non-negative number (EUR)"))
@@ -202,7 +221,9 @@ def record_from_dict(data: Any) -> tuple[CallRecord | None, list[tuple[str | Non
         values["extra"] = extra
     if problems:
         return None, problems
-    return CallRecord(**values), []
+    record = CallRecord(**values)
+    too_long = length_problems(record)
+    return (None, too_long) if too_long else (record, [])
 
 
 def _deadlines(value: Any, problems: list[tuple[str | None, str]]) -> list[DeadlineRecord]:

@@ -199,6 +199,11 @@ def find_cordis_files(folder: Path) -> dict[str, Path]:
 
     Raises InputError naming the missing file when a required one is absent.
     """
+    if folder.is_file():
+        raise InputError(
+            f"{folder}: is a file, not a folder; give the folder holding projects.csv and "
+            "organizations.csv"
+        )
     if not folder.is_dir():
         raise InputError(
             f"{folder}: no such folder; give the folder holding projects.csv and "
@@ -290,7 +295,13 @@ def iter_csv_records(
     quoting, naming the line.
     """
     where = [0]
-    with _open_binary(path) as raw:
+    try:
+        opened = _open_binary(path)
+    except OSError as exc:
+        raise _FileFailed(Problem(str(path), None, None,
+                                  f"cannot read it ({exc.strerror}); check its permissions")
+                          ) from exc
+    with opened as raw:
         lines = _text_lines(path, raw, where)
         first = next(lines, None)
         if first is None:

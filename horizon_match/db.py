@@ -42,10 +42,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
+        path = engine.url.database  # without the ?query part of the URL
+        if path and path != ":memory:" and not path.startswith("file:"):
+            folder = Path(path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                engine.dispose()
+                raise DatabaseError(
+                    f"cannot create the folder {folder} for the database file {path} "
+                    f"({exc.strerror}); check the --db path (or HORIZON_MATCH_DB)"
+                ) from exc
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -86,10 +94,15 @@ class Database:
             if migrate:
                 upgrade(self.engine)
         except OperationalError as exc:
+            self.engine.dispose()
+            reason = " ".join(str(exc.orig).split())
             raise DatabaseError(
                 f"cannot open the database {self.engine.url.render_as_string(hide_password=True)}: "
-                f"{exc.orig}; check the --db URL (or HORIZON_MATCH_DB) and that the server runs"
+                f"{reason}; check the --db URL (or HORIZON_MATCH_DB) and that the server runs"
             ) from exc
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -120,6 +133,8 @@ def open_database(url: str) -> Database:
     try:
         return Database(url)
     except SQLAlchemyError as exc:
+        # the driver's own message, without SQLAlchemy's statement and "Background" lines
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise DatabaseError(
-            f"cannot open the database: {exc}; check the --db URL (or HORIZON_MATCH_DB)"
+            f"cannot open the database: {reason}; check the --db URL (or HORIZON_MATCH_DB)"
         ) from exc

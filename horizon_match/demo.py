@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from horizon_match.call_store import utc_naive
 from horizon_match.config import DEMO_DIR, Settings
 from horizon_match.db import Database, open_database
 from horizon_match.errors import ConfigError, InputError
@@ -119,7 +120,8 @@ def build_demo(
 
 def describe(db: Database, report: DemoReport, *, now: datetime | None = None) -> DemoReport:
     """Fill the counts of `report` from the database."""
-    moment = now or datetime.now()
+    # deadlines are stored as naive UTC: compare with "now" in the same terms
+    moment = utc_naive(now)
     with db.session() as s:
         members = s.execute(
             select(Member.preferences, Member.language, Organisation.organisation_type).join(

@@ -159,14 +159,22 @@ def _gunzip(raw: bytes, file: str) -> bytes:
     return bytes(out)
 
 
-def _read_text(path: Path, file: str) -> str:
+def read_text_file(path: Path, file: str | None = None) -> str:
+    """A whole UTF-8 text file (BOM allowed), gunzipped when its name ends in .gz.
+
+    Raises InputError when the file cannot be read, ValidationError (one `file:line:`
+    problem) when it is a broken gzip file or not UTF-8. Shared by every file importer.
+    """
+    file = file or str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{file}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{file}: is a folder, not a file; give the file's path") from None
     except OSError as exc:
         raise InputError(f"{file}: cannot read it ({exc.strerror}); check the path") from exc
-    if path.name.lower().endswith(".gz"):
+    if path.name.lower().endswith(".gz") and raw:
         raw = _gunzip(raw, file)
     try:
         return raw.decode("utf-8-sig")
@@ -661,7 +669,7 @@ def parse_members_file(path: Path, *, display_name: str | None = None) -> list[M
     """Read and check a whole member file. Raises ValidationError listing every problem."""
     file = display_name or str(path)
     fmt = format_of(path)
-    text = _read_text(path, file)
+    text = read_text_file(path, file)
     readers = {"csv": _csv_items, "jsonl": _jsonl_items, "yaml": _yaml_items}
     items, problems = readers[fmt](text, file)
     records: list[MemberRecord] = []

@@ -301,7 +301,7 @@ def parse_search_result(
 
     type_of_action = None
     if isinstance(first_action, Mapping):
-        types = first_action.get("types") or []
+        types = _as_list(first_action.get("types"))
         if types and isinstance(types[0], Mapping):
             type_of_action = normalise_type_of_action(types[0].get("typeOfAction"))
     type_of_action = type_of_action or normalise_type_of_action(_first(meta, "typesOfAction"))
@@ -454,25 +454,27 @@ def parse_topic_details(payload: Mapping[str, Any], *, now: datetime | None = No
     staged = False
     for action in actions:
         opening = opening or parse_portal_datetime(action.get("plannedOpeningDate"))
-        deadline_values.extend(action.get("deadlineDates") or [])
+        deadline_values.extend(_as_list(action.get("deadlineDates")))
         procedure = action.get("submissionProcedure") or {}
         if isinstance(procedure, Mapping) and "two-stage" in str(procedure.get("abbreviation")):
             staged = True
-        types = action.get("types") or []
+        types = _as_list(action.get("types"))
         if type_of_action is None and types and isinstance(types[0], Mapping):
             type_of_action = normalise_type_of_action(types[0].get("typeOfAction"))
     overview = details.get("budgetOverviewJSONItem")
     budget, budget_info = topic_budget(overview, identifier)
-    if not staged and isinstance(overview, Mapping):
+    action_map = overview.get("budgetTopicActionMap") if isinstance(overview, Mapping) else None
+    if not staged and isinstance(action_map, Mapping):
         staged = any(
             "two-stage" in str(e.get("deadlineModel"))
-            for entries in (overview.get("budgetTopicActionMap") or {}).values()
+            for entries in action_map.values() if isinstance(entries, list)
             for e in entries if isinstance(e, Mapping)
             and str(e.get("action", "")).split(" - ", 1)[0].strip().lower() == identifier.lower()
         )
-    description = clean_html(details.get("description"))
-    conditions = clean_html(details.get("conditions"))
-    status_id = actions[0].get("status", {}).get("id") if actions else None
+    description = clean_html(_html(details.get("description")))
+    conditions = clean_html(_html(details.get("conditions")))
+    status = actions[0].get("status") if actions else None
+    status_id = status.get("id") if isinstance(status, Mapping) else None
     extra: dict[str, Any] = {
         "type": str(details.get("type")) if details.get("type") is not None else None,
         "portal_status": STATUS_NAMES.get(str(status_id)) if status_id else None,
@@ -499,7 +501,7 @@ def parse_topic_details(payload: Mapping[str, Any], *, now: datetime | None = No
         type_of_action=type_of_action,
         budget=budget,
         keywords=_keywords(
-            list(details.get("keywords") or []) + list(details.get("tags") or []),
+            _as_list(details.get("keywords")) + _as_list(details.get("tags")),
             exclude=(identifier, details.get("callIdentifier")),
         ),
         url=portal_topic_url(identifier),
@@ -510,6 +512,17 @@ def parse_topic_details(payload: Mapping[str, Any], *, now: datetime | None = No
     if now is not None:
         record.status = derive_status(record.opening_date, record.deadlines, now)
     return record
+
+
+def _html(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A list field that may come as one value (a lone string is one item, not characters)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _links(links: Any) -> list[dict[str, Any]]:
