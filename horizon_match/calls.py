@@ -44,9 +44,11 @@ def _matching(db: Database, filters: CallFilter, now: datetime) -> list[Call]:
     if not filters.include_missing:
         query = query.where(Call.missing_since.is_(None))
     if filters.text:
-        like = f"%{filters.text.lower()}%"
+        # % and _ in the text are letters to look for, not LIKE wildcards
+        escaped = filters.text.lower().replace("\\", "\\\\").replace("%", "\\%")
+        like = "%" + escaped.replace("_", "\\_") + "%"
         query = query.where(or_(*(
-            func.lower(column).like(like)
+            func.lower(column).like(like, escape="\\")
             for column in (Call.identifier, Call.title, Call.call_title, Call.description,
                            cast(Call.keywords, String))
         )))

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from horizon_match.errors import DatabaseError
@@ -40,9 +40,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur.close()
 
 
+def _create_engine(url: str, **options: object) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except ImportError as exc:  # e.g. postgresql+psycopg2:// without psycopg2 installed
+        raise DatabaseError(
+            f"the database driver for {url.split('://', 1)[0]!r} is not installed "
+            f"({exc.name or exc}); use sqlite:///file.db or postgresql://... (psycopg 3, "
+            "installed with horizon-match)"
+        ) from exc
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseError(
+            f"the database URL is not valid ({exc}); use sqlite:///file.db or "
+            "postgresql://user@host/dbname"
+        ) from exc
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url)
+        engine = _create_engine(url)
         path = engine.url.database  # without the ?query part of the URL
         if path and path != ":memory:" and not path.startswith("file:"):
             folder = Path(path).parent
@@ -56,7 +72,7 @@ def make_engine(url: str) -> Engine:
                 ) from exc
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return _create_engine(url, pool_pre_ping=True)
 
 
 def head_revision() -> str:

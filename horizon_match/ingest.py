@@ -115,7 +115,11 @@ def _session(options: ScrapeOptions) -> HTTPSession:
     except ReplayMissing as exc:
         raise ConfigError(str(exc)) from exc
     if options.save_dir:
-        return RecordingSession(Path(options.save_dir), options.session)
+        try:
+            return RecordingSession(Path(options.save_dir), options.session)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the --save folder {options.save_dir} "
+                              f"({exc.strerror}); give a folder you can write to") from exc
     return options.session if options.session is not None else requests.Session()
 
 

@@ -23,13 +23,14 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from horizon_match.call_store import utc_naive
 from horizon_match.db import Database
 from horizon_match.errors import InputError, NotFoundError, Problem, ValidationError
 from horizon_match.member_files import (
@@ -110,10 +111,6 @@ class RemoveSummary:
 
 # ----------------------------------------------------------------------------------------
 # storing
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _project_number(project_id: str) -> int:
@@ -203,7 +200,7 @@ def store_members(
     """Write checked records in one transaction (upsert by id). Nothing is written if a
     record conflicts with the database (ValidationError)."""
     with db.session() as session:
-        return _store(session, records, file, now or _now())
+        return _store(session, records, file, utc_naive(now))
 
 
 def _store(
@@ -244,6 +241,15 @@ def _store(
     before = {r.id: _profile(members[r.id], own.get(r.id, [])) for r in records if r.id in members}
     by_pic = _organisations_by_pic(session, {p for p in final_pic.values() if p})
 
+    # The organisation fields each member has now: a member that changes organisation (a new
+    # PIC) takes along the ones its record does not give, as "absent keeps the stored value"
+    # promises. Taken before anything moves, since members may trade organisations.
+    own_fields = {
+        r.id: {k: getattr(members[r.id].organisation, k) for k in _ORGANISATION_FIELDS}
+        for r in records
+        if r.id in members
+    }
+
     # Decide every member's organisation first, then move, so that two members may trade
     # organisations within one file without tripping the one-member-per-organisation rule.
     targets: dict[str, Organisation] = {}
@@ -267,6 +273,7 @@ def _store(
             targets[record.id] = org
         if current is not None and targets[record.id] is not current:
             vacated.append(current)
+    original = {mid: members[mid].organisation for mid in own_fields}
     moving = [
         members[mid]
         for mid in targets
@@ -296,6 +303,14 @@ def _store(
                 updated_at=now,
             )
             members[record.id] = member
+        if record.id in own_fields and org is not original[record.id]:
+            # its own values win over those of the organisation it joins: one from CORDIS
+            # only fills what the member left empty; one another member left in this file
+            # (a trade of PICs) keeps nothing of that member's
+            traded = any(org is o for o in original.values())
+            for key, value in own_fields[record.id].items():
+                if key not in record.values and (value is not None or traded):
+                    setattr(org, key, value)
         member.organisation = org
         session.add(member)
         _apply(member, org, record.values)
@@ -426,13 +441,19 @@ def write_members_file(db: Database, path: Path, fmt: str | None = None) -> int:
         profiles = member_profiles(session)
     directory = path.resolve().parent
     if not directory.is_dir():
-        raise InputError(f"{path}: the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".members-", dir=directory)
+        raise InputError(
+            f"{path}: the folder {directory} does not exist; create it or write elsewhere"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".members-", dir=directory)
+    except OSError as exc:
+        raise InputError(
+            f"{path}: cannot write in {directory} ({exc.strerror}); write elsewhere"
+        ) from exc
+    compress = path.name.lower().endswith(".gz")
     try:
         with os.fdopen(fd, "wb") as raw:
-            binary = (
-                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.name.endswith(".gz") else raw
-            )
+            binary = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
             with io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
                 write_profiles(profiles, text, fmt)
         os.replace(tmp, path)

@@ -539,6 +539,10 @@ def test_bad_input_is_one_clear_message_and_writes_nothing(
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such folder"):
         read_cordis_folder(tmp_path / "nope")
+    # a file given instead of its folder is not "no such folder"
+    (tmp_path / "projects.csv").write_text("id\n", encoding="utf-8")
+    with pytest.raises(InputError, match="projects.csv: is a file, not a folder"):
+        read_cordis_folder(tmp_path / "projects.csv")
 
 
 def test_problems_are_listed_all_at_once_but_capped(tmp_path: Path) -> None:

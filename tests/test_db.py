@@ -63,3 +63,28 @@ def test_bad_db_url_is_one_clear_sentence() -> None:
     # a ClickException exits cleanly; an uncaught error would also give exit code 1 under
     # CliRunner (and never puts a traceback in the output), so check the exception itself
     assert isinstance(result.exception, SystemExit), result.exception
+
+
+def test_a_database_folder_that_cannot_be_made_is_one_clear_sentence(tmp_path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["--db", str(blocker / "sub" / "x.db"), "members", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "cannot create the folder" in result.output and "--db" in result.output
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path) -> None:
+    bogus = tmp_path / "bogus.db"
+    bogus.write_text("hello, not SQLite\n" * 100)
+    result = CliRunner().invoke(main, ["--db", str(bogus), "members", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "file is not a database" in result.output
+    assert "Background on this error" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_driver_that_is_not_installed_is_one_clear_sentence() -> None:
+    result = CliRunner().invoke(main, ["--db", "postgresql+nosuchdriver://u@127.0.0.1/x",
+                                       "members", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "use sqlite:///file.db or postgresql://" in result.output

@@ -257,3 +257,19 @@ def test_default_query_filters_programmes_statuses_and_grants() -> None:
         {"terms": {"frameworkProgramme": ["31045243", "43108390"]}},
     ]}}
     assert build_search_parts().sort == {"order": "ASC", "field": "identifier"}
+
+
+def test_odd_shapes_in_topic_details_do_not_crash() -> None:
+    # a live scrape only catches ValueError from the parser: anything else would stop it
+    record = parse_topic_details({"TopicDetails": {
+        "identifier": "X-1",
+        "actions": [{"status": None, "deadlineDates": "2026-09-01", "types": {"typeOfAction":
+                     "HORIZON Innovation Actions"}}],
+        "keywords": "robots",
+        "description": 5,
+        "budgetOverviewJSONItem": {"budgetTopicActionMap": [1]},
+    }})
+    assert record.deadlines == [DeadlineRecord(datetime(2026, 9, 1), 1)]
+    assert record.keywords == ["robots"]  # a lone string is one keyword, not six letters
+    assert record.type_of_action == "HORIZON-IA HORIZON Innovation Actions"
+    assert "portal_status" not in record.extra

@@ -223,3 +223,78 @@ def test_records_count_matches_table(db: Database) -> None:
     store_calls(db, [call(f"T-{n}") for n in range(450)], now=T1, batch_size=100)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Call)) == 450
+
+
+def test_call_files_must_be_utf8_and_not_empty(db: Database, tmp_path: Path) -> None:
+    row = {"identifier": "X-1", "title": "Café robots"}
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(json.dumps(row, ensure_ascii=False).encode("latin-1") + b"\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(ValidationError) as caught:
+        import_call_files(db, [latin, empty], now=T1)
+    text = str(caught.value)
+    assert f"{latin}:1: not UTF-8 text (byte 0xe9" in text  # not imported as "Caf\ufffd"
+    assert f"{empty}: the file is empty" in text
+    assert stored(db) == {}
+
+
+def test_gzipped_jsonl_imports_and_a_truncated_one_is_refused(db: Database, tmp_path: Path) -> None:
+    import gzip
+
+    rows = "".join(json.dumps({"identifier": f"X-{n}", "title": "T"}) + "\n" for n in range(50))
+    good = tmp_path / "calls.jsonl.gz"
+    good.write_bytes(gzip.compress(rows.encode()))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(good.read_bytes()[:40])
+    with pytest.raises(ValidationError, match="truncated file"):
+        import_call_files(db, [cut], now=T1)
+    assert stored(db) == {}
+    assert import_call_files(db, [good], now=T1).new == 50
+
+
+def test_line_separators_inside_texts_survive_export_and_import(
+    db: Database, tmp_path: Path
+) -> None:
+    # export writes JSON with ensure_ascii=False, so U+2028 / U+0085 stay raw inside strings
+    store_calls(db, [call("SEP-1", description="one\u2028two\u0085three\x0cfour")], now=T1)
+    out = io.StringIO()
+    export_calls(db, out, "jsonl", now=T1)
+    path = tmp_path / "calls.jsonl"
+    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    assert import_call_files(other, [path], now=T1).new == 1
+    assert stored(other)["SEP-1"].description == "one\u2028two\u0085three\x0cfour"
+    other.close()
+
+
+def test_values_too_long_for_their_column_are_reported_not_crashed(
+    db: Database, tmp_path: Path
+) -> None:
+    # SQLite would store them; PostgreSQL refuses them inside the transaction
+    row = {"identifier": "X-1", "title": "T", "type_of_action": "A" * 201,
+           "url": "https://e.eu/" + "x" * 1000}
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as caught:
+        import_call_files(db, [path], now=T1)
+    text = str(caught.value)
+    assert f"{path}:1: type_of_action: 201 characters, at most 200 fit" in text
+    assert f"{path}:1: url: 1013 characters, at most 1000 fit" in text
+    assert stored(db) == {}
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"identifier": "X-2", "title": "T", "budget": NaN}\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match="budget"):
+        import_call_files(db, [nan], now=T1)
+
+
+def test_text_filter_takes_percent_and_underscore_literally(db: Database) -> None:
+    store_calls(db, [call("P-1", title="Reach 100% recycling"),
+                     call("P-2", title="Reach 1000 recycling"),
+                     call("P-3", title="e_waste sorting"), call("P-4", title="e-waste sorting")],
+                now=T1)
+    def ids(text: str) -> list[str]:
+        return [r["identifier"] for r in list_calls(db, CallFilter(text=text), now=T1)]
+
+    assert ids("100%") == ["P-1"]
+    assert ids("e_waste") == ["P-3"]

@@ -128,6 +128,12 @@ class ReplaySession:
         response.status_code = status
         response.url = url
         response.headers["Content-Type"] = "application/json"
-        response._content = (self.directory / name).read_bytes() if name else b""
+        try:
+            response._content = (self.directory / name).read_bytes() if name else b""
+        except OSError as exc:
+            raise ReplayMissing(
+                f"{self.directory / str(name)}: listed in {INDEX} but cannot be read "
+                f"({exc.strerror}); record the scrape again with --save", url=url,
+            ) from exc
         self.served += 1
         return response
