@@ -7,9 +7,11 @@ multilingual embedder just the same.
 
 English gets a prior of `ENGLISH_PRIOR` (natural-log units added to its score). Texts in this
 domain are mostly English, and short English titles or keyword lists ("Hydrogen cities",
-"Microbiome, modulators, biofertilizers") otherwise come out as Dutch, Romanian or French; a
-3-6 word Italian phrase still wins by a wider margin. The value was chosen on one labelled set
-and checked on a second one (BENCHMARKS.md, "Italian profiles (issue 4, part 4)").
+"Microbiome, modulators, biofertilizers") otherwise come out as Dutch, Romanian or French. The
+prior is kept small because the two mistakes do not cost the same: an English profile taken for
+Italian is still matched well by the multilingual model, an Italian one taken for English is
+matched by an English-only model. Only texts of a few words are affected; the trade-off on 2-3
+word fragments is measured in BENCHMARKS.md ("Italian profiles (issue 4, part 4)").
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ EU_LANGUAGES: tuple[str, ...] = (
 )  # fmt: skip
 # ISO 639-2 "undetermined": a text without a single letter
 UNDETERMINED = "und"
-ENGLISH_PRIOR = 10.0
+ENGLISH_PRIOR = 4.0
 DETECTOR_PACKAGE = "py3langid"
 # the character n-grams of the first few thousand characters decide; more only costs time
 _MAX_CHARS = 5000

@@ -18,12 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import sparse
 
+from sqlalchemy import select
+
+from horizon_match.db import Database
 from horizon_match.errors import InputError
 from horizon_match.progress import NULL_PROGRESS, Progress
+from models.tables import Member, Organisation, Participation, Project
 
 BENEFICIARY_ROLES = ("coordinator", "participant")
 # Objectives run to ~2,000 characters; the model reads ~256 tokens, so more text only costs.
@@ -174,6 +179,108 @@ def build_pool(
             coordinator_of = np.where(coordinator_of >= 0, old_to_new[coordinator_of], -1)
             orgs = [orgs[i] for i in keep]
     return PartnerPool(list(orgs), list(projects), incidence.tocsr(), coordinator_of)
+
+
+def attach_pool_vectors(pool: PartnerPool, cache: VectorCache, progress: Progress = NULL_PROGRESS) -> None:
+    """Embed every project text of the pool (through the cache: unchanged texts are read,
+    not recomputed) and attach the vectors."""
+    vectors = cache.encode([p.text for p in pool.projects], progress)
+    pool.attach_vectors(vectors, cache.embedder.name)
+
+
+class VectorCache(Protocol):
+    """horizon_match.embedding.EmbeddingCache (database) or MemoryCache (tests)."""
+
+    embedder: Any
+
+    def encode(self, texts: Sequence[str], progress: Progress = NULL_PROGRESS) -> np.ndarray: ...
+
+
+# --- the product path: the database -------------------------------------------------------
+
+MEMBER_PROFILE_PREFIX = "profile:"
+
+
+def load_pool(db: Database, *, excluded_members: Iterable[str] = ()) -> PartnerPool:
+    """Every organisation with a beneficiary row in a stored project, plus every club member.
+
+    A member's own description and keywords become one more text of its profile (a project
+    id `profile:<member id>` that no one else shares), so a member without any CORDIS history
+    is still a candidate. Members whose preferences say `exclude_from_consortia`, and those
+    in `excluded_members`, stay in the pool (their history links others) but are never
+    proposed.
+    """
+    skip = set(excluded_members)
+    with db.session() as s:
+        member_rows = s.execute(
+            select(Member.id, Member.organisation_id, Member.description, Member.keywords,
+                   Member.preferences, Member.name)
+        ).all()
+        members = {r.organisation_id: r for r in member_rows}
+        part_rows = s.execute(
+            select(Participation.project_id, Participation.organisation_id, Participation.role)
+            .where(Participation.role.in_(BENEFICIARY_ROLES))
+        ).all()
+        org_ids = {r.organisation_id for r in part_rows} | set(members)
+        org_rows = [
+            r for r in s.execute(
+                select(Organisation.id, Organisation.pic, Organisation.name,
+                       Organisation.country, Organisation.organisation_type, Organisation.sme)
+            ).all()
+            if r.id in org_ids
+        ]
+        project_ids = {r.project_id for r in part_rows}
+        project_rows = [
+            r for r in s.execute(
+                select(Project.id, Project.title, Project.objective, Project.keywords,
+                       Project.topic, Project.funding_scheme, Project.call_year,
+                       Project.start_date)
+            ).all()
+            if r.id in project_ids
+        ]
+    orgs: list[PoolOrganisation] = []
+    key_of: dict[int, str] = {}
+    for r in sorted(org_rows, key=lambda r: r.id):
+        member = members.get(r.id)
+        key = r.pic or f"org:{r.id}"
+        key_of[r.id] = key
+        prefs = (member.preferences or {}) if member is not None else {}
+        orgs.append(PoolOrganisation(
+            key=key,
+            name=(member.name if member is not None else None) or r.name,
+            country=r.country,
+            organisation_type=r.organisation_type,
+            sme=r.sme,
+            organisation_id=r.id,
+            member_id=member.id if member is not None else None,
+            excluded=member is not None
+            and (bool(prefs.get("exclude_from_consortia")) or member.id in skip),
+        ))
+    projects = [
+        PoolProject(
+            id=r.id,
+            title=r.title or "",
+            text=project_text(r.title, r.objective, r.keywords),
+            topic=r.topic,
+            funding_scheme=r.funding_scheme,
+            year=r.call_year or _year_of(r.start_date),
+        )
+        for r in sorted(project_rows, key=lambda r: r.id)
+    ]
+    parts = [
+        PoolParticipation(r.project_id, key_of[r.organisation_id], r.role)
+        for r in part_rows
+        if r.organisation_id in key_of
+    ]
+    for org_id, member in sorted(members.items(), key=lambda kv: kv[1].id):
+        text = " ".join(
+            [member.description or "", ", ".join(str(k) for k in member.keywords or [])]
+        ).strip()
+        if text and org_id in key_of:
+            pid = f"{MEMBER_PROFILE_PREFIX}{member.id}"
+            projects.append(PoolProject(id=pid, title=member.name, text=text[:PROJECT_TEXT_CHARS]))
+            parts.append(PoolParticipation(pid, key_of[org_id], "participant"))
+    return build_pool(orgs, projects, parts)
 
 
 # --- the evaluation path: a CORDIS folder read whole --------------------------------------

@@ -255,6 +255,8 @@ class ConsortiumSuggestion(Base):
     )
     eligible: Mapped[bool] = mapped_column(Boolean, default=False)
     missing: Mapped[list] = mapped_column(JSON, default=list)  # plain sentences
+    # the call's aspects with weight and coverage, the rule checked, notes for people
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
 
     partners: Mapped[list[ConsortiumPartner]] = relationship(
         cascade="all, delete-orphan", order_by="ConsortiumPartner.position"
@@ -274,6 +276,7 @@ class ConsortiumPartner(Base):
     role: Mapped[str] = mapped_column(String(30))  # coordinator | partner
     aspects: Mapped[list] = mapped_column(JSON, default=list)
     score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list] = mapped_column(JSON, default=list)  # why it is in the team
 
 
 class Delivery(Base):

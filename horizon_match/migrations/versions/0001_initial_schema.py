@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 12:01:49.713700
+Create Date: 2026-11-25 12:47:27.933434
 """
 from alembic import op
 import sqlalchemy as sa
@@ -179,6 +179,7 @@ def upgrade() -> None:
     sa.Column('lead_member_id', sa.String(length=100), nullable=True),
     sa.Column('eligible', sa.Boolean(), nullable=False),
     sa.Column('missing', sa.JSON(), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['call_id'], ['calls.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['lead_member_id'], ['members.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['run_id'], ['runs.id'], ondelete='CASCADE'),
@@ -270,6 +271,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=30), nullable=False),
     sa.Column('aspects', sa.JSON(), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('reasons', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['suggestion_id'], ['consortium_suggestions.id'], ondelete='CASCADE'),

@@ -1,0 +1,138 @@
+"""Train the partner ranking model shipped in horizon_match/ranker/partner_ranker.json.
+
+    python benchmarks/consortia_train_ranker.py [--folder ../shared/data/cordis_dev]
+        [--db sqlite:///data/bench-consortia.db] [--out horizon_match/ranker/partner_ranker.json]
+
+Training rows come from the task b queries of the folder, with exactly the features and the
+leave-one-out the product computes (horizon_match.partner_ranking.partner_features, every
+project of the query's topic left out). Per query: the real partners as positives, and as
+negatives a sample of the other candidates (mostly ones with some signal, a few at random).
+
+Cross-fitting: topics are split in two folds by a hash of the topic id; each fold's model is
+trained on the other fold's queries only and records the topics it saw, so `horizon-match
+evaluate cordis ... --task b` on this same folder scores every query with a model that never
+saw its topic. The vectors come from the embedding cache in --db (computed once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from horizon_match.consortia_eval import TASK_FILE, build_calls, left_out, read_queries
+from horizon_match.db import Database
+from horizon_match.embedding import EmbeddingCache, load_embedder
+from horizon_match.partner_pool import attach_pool_vectors, pool_from_cordis
+from horizon_match.partner_ranking import (
+    ALL_FEATURES,
+    VARIANTS,
+    PoolIndex,
+    candidate_mask,
+    partner_features,
+)
+from horizon_match.tree_model import from_sklearn, save_models
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDS = 2
+SIGNAL_NEGATIVES = 300
+RANDOM_NEGATIVES = 50
+PARAMS = dict(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
+              l2_regularization=1.0, random_state=0)
+
+
+def fold_of(topic: str) -> int:
+    return int(hashlib.sha256(topic.encode()).hexdigest(), 16) % FOLDS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--folder", type=Path, default=ROOT.parent / "shared" / "data" / "cordis_dev")
+    ap.add_argument("--db", default=f"sqlite:///{ROOT / 'data' / 'bench-consortia.db'}")
+    ap.add_argument("--out", type=Path, default=ROOT / "horizon_match" / "ranker" / "partner_ranker.json")
+    ap.add_argument("--model", default="all-MiniLM-L6-v2")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    db = Database(args.db)
+    cache = EmbeddingCache(db, load_embedder(args.model))
+    queries = read_queries(args.folder / TASK_FILE)
+    pool = pool_from_cordis(args.folder)
+    attach_pool_vectors(pool, cache)
+    index = PoolIndex.build(pool)
+    calls = build_calls(args.folder, pool, queries, cache)
+    by_topic: dict[str, list[int]] = {}
+    for j, p in enumerate(pool.projects):
+        if p.topic:
+            by_topic.setdefault(p.topic, []).append(j)
+    print(f"pool {len(pool)} organisations, {len(pool.projects)} projects; "
+          f"{len(queries)} queries ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    rng = np.random.default_rng(0)
+    signal_cols = [ALL_FEATURES.index(f) for f in (
+        "text_vote", "shared_with_lead", "same_destination", "lead_expanded_vote", "two_hop")]
+    rows: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    folds: list[np.ndarray] = []
+    topics: list[list[str]] = [[] for _ in range(FOLDS)]
+    for n, query in enumerate(queries, 1):
+        exclude = left_out(pool, by_topic, query, "topic")
+        lead = pool.find(query.coordinator_id)
+        matrix, activity = partner_features(index, calls[query.topic], lead, exclude)
+        ok = candidate_mask(pool, activity, lead)
+        positive = np.zeros(len(pool), dtype=bool)
+        for pic in query.truth["true_partner_ids"]:
+            i = pool.find(pic)
+            if i is not None:
+                positive[i] = True
+        positive &= ok
+        negatives = ok & ~positive
+        with_signal = np.flatnonzero(negatives & (matrix[:, signal_cols].sum(axis=1) > 0))
+        others = np.flatnonzero(negatives)
+        pick = np.concatenate([
+            rng.choice(with_signal, min(SIGNAL_NEGATIVES, with_signal.size), replace=False),
+            rng.choice(others, min(RANDOM_NEGATIVES, others.size), replace=False),
+        ])
+        pick = np.unique(pick)
+        chosen = np.concatenate([np.flatnonzero(positive), pick])
+        rows.append(matrix[chosen])
+        labels.append(np.concatenate([np.ones(positive.sum()), np.zeros(pick.size)]))
+        f = fold_of(query.topic)
+        folds.append(np.full(chosen.size, f))
+        topics[f].append(query.topic)
+        if n % 200 == 0:
+            print(f"  features of {n} queries ({time.perf_counter() - t0:.0f} s)", flush=True)
+    X = np.vstack(rows)
+    y = np.concatenate(labels)
+    fold = np.concatenate(folds)
+    print(f"{X.shape[0]} training rows, {int(y.sum())} positives", flush=True)
+
+    models = {}
+    for variant, names in VARIANTS.items():
+        cols = [ALL_FEATURES.index(f) for f in names]
+        fold_models = []
+        for f in range(FOLDS):
+            train = fold != f  # the model for fold f's topics never sees them
+            clf = HistGradientBoostingClassifier(**PARAMS).fit(X[train][:, cols], y[train])
+            seen = sorted({t for g in range(FOLDS) if g != f for t in topics[g]})
+            fold_models.append(from_sklearn(clf, names, seen))
+        models[variant] = fold_models
+        print(f"trained {variant} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_models(args.out, models, {
+        "trained_on": str(args.folder.name),
+        "queries": len(queries),
+        "rows": int(X.shape[0]),
+        "params": PARAMS,
+        "embedding_model": cache.embedder.name,
+        "folds": FOLDS,
+    })
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB, {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

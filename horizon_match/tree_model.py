@@ -1,0 +1,168 @@
+"""A small gradient-boosted tree ensemble, stored as JSON and evaluated with numpy.
+
+The partner ranker is trained offline (benchmarks/consortia_train_ranker.py, scikit-learn's
+HistGradientBoostingClassifier) and shipped as plain numbers: per tree, the arrays `feature`,
+`threshold`, `left`, `right`, `value` and `leaf`. Evaluating needs no scikit-learn pickle, so
+a scikit-learn upgrade cannot break a shipped model.
+
+One file holds several ensembles: per feature set ("combined", "text", "collaboration") one
+model per cross-fitting fold, each listing the topics it was trained on. A query about a topic
+a model saw in training is scored only by the other fold's model, so evaluating on the
+training folder stays honest; any other topic gets the mean of all folds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from horizon_match.errors import ModelUnavailableError
+
+
+@dataclass(frozen=True)
+class Tree:
+    feature: np.ndarray  # int, -1 at leaves
+    threshold: np.ndarray  # go left when x <= threshold
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray  # leaf values
+    depth: int
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        node = np.zeros(X.shape[0], dtype=np.int64)
+        rows = np.arange(X.shape[0])
+        for _ in range(self.depth):
+            feat = self.feature[node]
+            inner = feat >= 0
+            if not inner.any():
+                break
+            x = X[rows, np.where(inner, feat, 0)]
+            go_left = x <= self.threshold[node]
+            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        return self.value[node]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    features: tuple[str, ...]
+    trees: tuple[Tree, ...]
+    baseline: float
+    train_topics: frozenset[str]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = np.full(X.shape[0], self.baseline, dtype=np.float64)
+        for tree in self.trees:
+            out += tree.predict(X)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Ensemble:
+        trees = []
+        for t in data["trees"]:
+            feature = np.asarray(t["feature"], dtype=np.int64)
+            trees.append(Tree(
+                feature=feature,
+                threshold=np.asarray(t["threshold"], dtype=np.float64),
+                left=np.asarray(t["left"], dtype=np.int64),
+                right=np.asarray(t["right"], dtype=np.int64),
+                value=np.asarray(t["value"], dtype=np.float64),
+                depth=int(t["depth"]),
+            ))
+        return cls(
+            features=tuple(data["features"]),
+            trees=tuple(trees),
+            baseline=float(data.get("baseline", 0.0)),
+            train_topics=frozenset(data.get("train_topics", [])),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "features": list(self.features),
+            "baseline": self.baseline,
+            "train_topics": sorted(self.train_topics),
+            "trees": [
+                {
+                    "feature": t.feature.tolist(),
+                    "threshold": [round(float(v), 6) for v in t.threshold],
+                    "left": t.left.tolist(),
+                    "right": t.right.tolist(),
+                    "value": [round(float(v), 6) for v in t.value],
+                    "depth": t.depth,
+                }
+                for t in self.trees
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class CrossFitted:
+    """The fold models of one feature set."""
+
+    name: str
+    folds: tuple[Ensemble, ...]
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.folds[0].features
+
+    def predict(self, X: np.ndarray, topic: str | None) -> np.ndarray:
+        usable = [m for m in self.folds if not topic or topic not in m.train_topics]
+        if not usable:  # cannot happen with disjoint folds; never score with a model that saw it
+            usable = list(self.folds)
+        return np.mean([m.predict(X) for m in usable], axis=0)
+
+
+def from_sklearn(model: object, features: Sequence[str], train_topics: Sequence[str]) -> Ensemble:
+    """Convert a fitted binary HistGradientBoostingClassifier (no categorical features)."""
+    trees = []
+    for (predictor,) in model._predictors:  # type: ignore[attr-defined]
+        nodes = predictor.nodes
+        leaf = nodes["is_leaf"].astype(bool)
+        trees.append(Tree(
+            feature=np.where(leaf, -1, nodes["feature_idx"].astype(np.int64)),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            left=nodes["left"].astype(np.int64),
+            right=nodes["right"].astype(np.int64),
+            value=np.where(leaf, nodes["value"], 0.0).astype(np.float64),
+            depth=int(nodes["depth"].max()) + 1,
+        ))
+    baseline = float(np.ravel(model._baseline_prediction)[0])  # type: ignore[attr-defined]
+    return Ensemble(tuple(features), tuple(trees), baseline, frozenset(train_topics))
+
+
+def save_models(path: Path, models: dict[str, list[Ensemble]], meta: dict) -> None:
+    data = {"meta": meta, "models": {k: [m.to_dict() for m in v] for k, v in models.items()}}
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+def load_models(path: Path | None = None) -> dict[str, CrossFitted]:
+    """The ranker file (default: the one shipped with horizon-match)."""
+    try:
+        text = (
+            path.read_text(encoding="utf-8")
+            if path is not None
+            else resources.files("horizon_match").joinpath("ranker/partner_ranker.json").read_text(
+                encoding="utf-8"
+            )
+        )
+        data = json.loads(text)
+        return {
+            name: CrossFitted(name, tuple(Ensemble.from_dict(m) for m in folds))
+            for name, folds in data["models"].items()
+        }
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailableError(
+            f"cannot read the partner ranking model ({exc}); reinstall horizon-match, or "
+            "retrain it with `python benchmarks/consortia_train_ranker.py`"
+        ) from exc
+
+
+@cache
+def shipped_models() -> dict[str, CrossFitted]:
+    return load_models()
