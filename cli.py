@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from horizon_match.config import Settings, load_settings
 from horizon_match.db import Database, open_database
@@ -64,6 +65,13 @@ class Group(click.Group):
             return super().invoke(ctx)
         except HorizonMatchError as exc:
             raise click.ClickException(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            # A database error the library did not foresee: one sentence, not a traceback.
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise click.ClickException(
+                f"the database refused the operation ({type(exc).__name__}: {detail}); "
+                "nothing from this step was saved; check the input, or report this as a bug"
+            ) from exc
 
 
 pass_app = click.make_pass_decorator(App)
@@ -370,6 +378,94 @@ def calls_export(app: App, fmt: str, output: Any, status: str | None, programme:
 # --- match / matches / evaluate -----------------------------------------------------------
 
 # --- consortia ----------------------------------------------------------------------------
+
+
+@main.group(cls=Group)
+def consortia() -> None:
+    """Suggest teams (consortia) for calls, list and export them."""
+
+
+@consortia.command("suggest")
+@click.option("--call", "calls", multiple=True, metavar="ID",
+              help="Topic identifier; repeat for several. Default: every open or forthcoming "
+              "call some member was matched to in the latest matching run.")
+@click.option("--lead", metavar="MEMBER", help="Build teams led by this member only.")
+@click.option("--size", type=int, metavar="N",
+              help="Organisations per team, lead included. Default: by type of action "
+              "(7 for RIA/IA, 5 for CSA, 1 for single-beneficiary grants).")
+@click.option("--exclude", multiple=True, metavar="MEMBER",
+              help="Never propose this member (e.g. no capacity); repeat for several. Members "
+              "with exclude_from_consortia in their preferences are always left out.")
+@click.option("--leads", "leads_per_call", type=int, default=3, show_default=True,
+              help="Teams per call: one per lead, the best matched members first.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Treat this date as today when deciding which calls are still open.")
+@click.option("--json", "as_json", is_flag=True, help="Print the teams as JSON lines.")
+@pass_app
+def consortia_suggest(app: App, calls: tuple[str, ...], lead: str | None, size: int | None,
+                      exclude: tuple[str, ...], leads_per_call: int, as_of: Any,
+                      as_json: bool) -> None:
+    """Propose ranked teams for calls and store them as a new run.
+
+    Each team starts from a club member that matches the call (the coordinator), adds club
+    members that bring a missing competence, and external partners with an EU track record
+    (from imported CORDIS data) for the rest and for the countries eligibility needs. Each
+    partner comes with the aspects of the call it covers; each team says what is still
+    missing.
+    """
+    import json as _json
+
+    from horizon_match.consortia import suggest_consortia
+
+    summary = suggest_consortia(
+        app.db, app.settings, call_ids=list(calls) or None, lead=lead, size=size,
+        exclude_members=exclude, leads_per_call=leads_per_call, as_of=as_of,
+        progress=app.progress(),
+    )
+    for team in summary.teams:
+        click.echo(_json.dumps(team.as_dict(), ensure_ascii=False) if as_json else team.as_text())
+        if not as_json:
+            click.echo("")
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(
+        f"run {summary.run_id}: {summary.suggestions} team(s) for {summary.calls} call(s), "
+        f"{summary.eligible} eligible; pool of {summary.pool_organisations} organisations "
+        f"({summary.seconds:.1f} s)",
+        err=as_json,
+    )
+
+
+@consortia.command("list")
+@click.option("--call", "call", required=True, metavar="ID", help="Topic identifier.")
+@click.option("--run", "run_id", type=int, help="Run id. Default: the latest run with teams for the call.")
+@pass_app
+def consortia_list(app: App, call: str, run_id: int | None) -> None:
+    """Show the stored teams for one call."""
+    from horizon_match.consortia import list_suggestions
+
+    views = list_suggestions(app.db, call, run_id=run_id)
+    if not views:
+        click.echo(f"no teams stored for {call}; run `horizon-match consortia suggest --call {call}`")
+        return
+    click.echo("\n\n".join(v.as_text() for v in views))
+
+
+@consortia.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="jsonl: one team per line; csv: one partner per line.")
+@click.option("--run", "run_id", type=int, help="Run id. Default: the latest run with teams.")
+@click.option("--call", metavar="ID", help="Only the teams of this call.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write to this file instead of standard output.")
+@pass_app
+def consortia_export(app: App, fmt: str, run_id: int | None, call: str | None, output: Any) -> None:
+    """Export stored teams (who, role, country, type, aspects covered, what is missing)."""
+    from horizon_match.consortia import export_suggestions
+
+    count = export_suggestions(app.db, output, fmt, run_id=run_id, call=call)
+    click.echo(f"{count} team(s) exported", err=True)
+
 
 # --- run / runs / digest ------------------------------------------------------------------
 

@@ -89,10 +89,11 @@ class Ensemble:
             "trees": [
                 {
                     "feature": t.feature.tolist(),
-                    "threshold": [round(float(v), 6) for v in t.threshold],
+                    # thresholds exact (a rounded one can send a value the other way)
+                    "threshold": [float(v) for v in t.threshold],
                     "left": t.left.tolist(),
                     "right": t.right.tolist(),
-                    "value": [round(float(v), 6) for v in t.value],
+                    "value": [round(float(v), 7) for v in t.value],
                     "depth": t.depth,
                 }
                 for t in self.trees
