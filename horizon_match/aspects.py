@@ -136,7 +136,10 @@ def keyword_labels(sentences: Sequence[str], groups: Sequence[Sequence[int]], n_
     terms = counter.get_feature_names_out()
     df = (counts > 0).sum(axis=0)
     idf = np.log((1 + len(sentences)) / (1 + df)) + 1.0
-    bigram = np.array([" " in t for t in terms])
+    # a two-word phrase is a term only when the call uses it more than once
+    # ("battery storage"); once, it is mostly two neighbouring words ("batteries validated")
+    bigram = np.array([" " in t for t in terms]) & (counts.sum(axis=0) >= 2)
+    counts = counts * ~(np.array([" " in t for t in terms]) & ~bigram)
     labels = []
     for g in groups:
         tf = counts[list(g)].sum(axis=0)

@@ -156,6 +156,7 @@ class ConsortiaSummary:
 class CallPlan:
     call: Call
     leads: list[tuple[str, float]]  # (member id, match score), best first; may be empty
+    asked: bool = False  # named by the user: lead it even when no member fits well
 
 
 def _latest_match_run(session: Any, run_id: int | None) -> int | None:
@@ -207,7 +208,7 @@ def plan_calls(db: Database, *, call_ids: Sequence[str] | None, now: datetime,
     plans = []
     for call in sorted(calls, key=lambda c: c.identifier):
         leads = sorted(matches.get(call.id, []), key=lambda x: (-x[1], x[0]))
-        plans.append(CallPlan(call, leads))
+        plans.append(CallPlan(call, leads, asked=bool(call_ids)))
     return plans, notes
 
 
@@ -398,7 +399,7 @@ def _teams_for_call(
             )]
         else:
             ordered = [m for m in sorted(member_ids, key=lambda m: (-fit_of[m], m))
-                       if fit_of[m] >= MEMBER_FIT_FLOOR]
+                       if fit_of[m] >= MEMBER_FIT_FLOOR or plan.asked]
         leads = ordered[:leads_per_call]
     if not leads:
         return "no club member fits this call well enough to lead a team"

@@ -174,7 +174,7 @@ def build_team(
     left = set(range(1, len(everyone)))
     wanted = WANTED_KINDS.get(request.rule.kind, ())
     size = max(1, request.size)
-    picked_reason: dict[int, list[str]] = {0: ["lead"]}
+    picked_reason: dict[int, list[str]] = {0: [_lead_reason(lead)]}
     while len(chosen) < size and left:
         team = [everyone[i] for i in chosen]
         _, countries_missing, ms_missing = _needs(request.rule, team)
@@ -203,7 +203,8 @@ def build_team(
             not_funded = 0.0 if eligible_country(c.country) else 1.0
             score = (W_COVERAGE * gain + W_RANK * c.rank_score + W_HISTORY * history
                      + W_TYPE * new_kind + W_COUNTRY * new_country
-                     + (W_MEMBER if c.member_id else 0.0) - 2.0 * not_funded)
+                     + (W_MEMBER if c.member_id and gain >= MIN_MEMBER_GAIN else 0.0)
+                     - 2.0 * not_funded)
             if best is None or score > best[0]:
                 best = (score, i)
             if c.member_id and gain >= MIN_MEMBER_GAIN and (best_member is None or score > best_member[0]):
@@ -214,6 +215,8 @@ def build_team(
         gain = float(weights @ np.maximum(c.fit - coverage, 0.0))
         if c.member_id:
             reasons.append("club member")
+        elif c.projects:
+            reasons.append(_track_record(c))
         if eligible_country(c.country) and _country(c) not in team_countries and countries_missing:
             reasons.append(f"adds a partner from {_country(c)}")
         partners_known = [everyone[j].name for j in chosen if shared[pick, j] > 0]
@@ -229,6 +232,18 @@ def build_team(
         chosen.append(pick)
         left.discard(pick)
     return _finish(everyone, chosen, shared, request, picked_reason, position or {})
+
+
+def _track_record(c: Candidate) -> str:
+    text = f"{c.projects} EU project{'s' if c.projects != 1 else ''}"
+    if c.coordinated:
+        text += f", {c.coordinated} as coordinator"
+    return text
+
+
+def _lead_reason(c: Candidate) -> str:
+    who = "club member leading the team" if c.member_id else "leads the team"
+    return f"{who}; {_track_record(c)}" if c.coordinated else who
 
 
 def _finish(everyone: list[Candidate], chosen: list[int], shared: np.ndarray,
