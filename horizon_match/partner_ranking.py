@@ -163,6 +163,16 @@ def _top_weights(sim: np.ndarray, k: int, power: int) -> np.ndarray:
     return w
 
 
+def _percentile(values: np.ndarray) -> np.ndarray:
+    """Rank of each positive value among the positive ones, in (0, 1]; 0 stays 0."""
+    out = np.zeros(values.shape[0], dtype=np.float32)
+    positive = np.flatnonzero(values > 0)
+    if positive.size:
+        ranks = np.searchsorted(np.sort(values[positive]), values[positive], side="right")
+        out[positive] = ranks / positive.size
+    return out
+
+
 def _scaled(v: np.ndarray) -> np.ndarray:
     peak = float(v.max()) if v.size else 0.0
     return v / peak if peak > 0 else v
@@ -222,10 +232,13 @@ def call_context(index: PoolIndex, call: CallQuery,
     F["profile_call"] = np.maximum(np.where(norms > 0, dots / np.maximum(norms, 1e-9), 0.0), 0.0)
 
     part, dest = index.place_codes(call.identifier)
-    F["same_part"] = np.log1p(B @ ((index.part_of == part) * active))
-    F["same_destination"] = np.log1p(B @ ((index.destination_of == dest) * active))
+    # shares of the organisation's projects, not counts: a pool of two years has twice the
+    # counts of a pool of one, and the model must not read that as twice the evidence
+    held = np.maximum(activity, 1.0)
+    F["same_part"] = (B @ ((index.part_of == part) * active)) / held
+    F["same_destination"] = (B @ ((index.destination_of == dest) * active)) / held
 
-    F["activity"] = np.log1p(np.maximum(activity, 0.0))
+    F["activity"] = _percentile(activity)
     F["coordinated_share"] = np.where(activity > 0, coordinated / np.maximum(activity, 1.0), 0.0)
     F["is_university"] = index.type_flags["university"]
     F["is_company"] = index.type_flags["company"]
@@ -253,11 +266,12 @@ def lead_features(index: PoolIndex, ctx: CallContext, lead: int | None) -> dict[
     if lead_projects.size:
         Bl = B[:, lead_projects]
         shared = np.asarray(Bl.sum(axis=1)).ravel()
-        F["shared_with_lead"] = np.log1p(shared)
+        # share of the lead's projects the organisation was in (scale-free, see same_part)
+        F["shared_with_lead"] = shared / lead_projects.size
         through = ctx.active * np.asarray(pool.members_of @ shared).ravel()
-        F["two_hop"] = np.log1p(np.maximum(B @ through - ctx.activity * shared, 0.0))
+        F["two_hop"] = _scaled(np.maximum(B @ through - ctx.activity * shared, 0.0))
         lead_sims = sim[lead_projects]
-        F["lead_projects_on_call"] = Bl @ np.maximum(lead_sims, 0.0)
+        F["lead_projects_on_call"] = _scaled(Bl @ np.maximum(lead_sims, 0.0))
         best = lead_projects[int(np.argmax(lead_sims))]
         best_row = np.zeros(n_orgs, dtype=np.float32)
         best_row[pool.project_orgs(best)] = max(float(sim[best]), 0.0)

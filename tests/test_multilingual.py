@@ -151,7 +151,8 @@ def test_vectors_follow_the_embedder_protocol(embedder) -> None:
     assert vectors.shape == (3, embedder.dim) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert embedder.encode([]).shape == (0, embedder.dim)
-    assert np.array_equal(embedder.encode(["Offshore wind energy"])[0], vectors[2])
+    # alone or in a batch, a text gets the same vector (up to float rounding)
+    assert np.allclose(embedder.encode(["Offshore wind energy"])[0], vectors[2], atol=1e-5)
 
 
 @pytest.mark.integration
@@ -189,5 +190,5 @@ def test_italian_profiles_find_their_english_calls(embedder, cordis_dev: Path) -
 
     multilingual = mrr(embedder)
     english_only = mrr(load_embedder("all-MiniLM-L6-v2"))
-    assert multilingual >= 0.75
+    assert multilingual >= 0.8
     assert multilingual > english_only + 0.15
