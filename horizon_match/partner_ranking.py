@@ -163,6 +163,12 @@ def _top_weights(sim: np.ndarray, k: int, power: int) -> np.ndarray:
     return w
 
 
+def pool_unit(activity: np.ndarray) -> float:
+    """Mean number of projects per active organisation: the unit counts are measured in."""
+    active = activity[activity > 0]
+    return float(active.mean()) if active.size else 1.0
+
+
 def _percentile(values: np.ndarray) -> np.ndarray:
     """Rank of each positive value among the positive ones, in (0, 1]; 0 stays 0."""
     out = np.zeros(values.shape[0], dtype=np.float32)
@@ -232,11 +238,11 @@ def call_context(index: PoolIndex, call: CallQuery,
     F["profile_call"] = np.maximum(np.where(norms > 0, dots / np.maximum(norms, 1e-9), 0.0), 0.0)
 
     part, dest = index.place_codes(call.identifier)
-    # shares of the organisation's projects, not counts: a pool of two years has twice the
+    # counts relative to the pool's mean activity: a pool of two years has about twice the
     # counts of a pool of one, and the model must not read that as twice the evidence
-    held = np.maximum(activity, 1.0)
-    F["same_part"] = (B @ ((index.part_of == part) * active)) / held
-    F["same_destination"] = (B @ ((index.destination_of == dest) * active)) / held
+    unit = pool_unit(activity)
+    F["same_part"] = np.log1p((B @ ((index.part_of == part) * active)) / unit)
+    F["same_destination"] = np.log1p((B @ ((index.destination_of == dest) * active)) / unit)
 
     F["activity"] = _percentile(activity)
     F["coordinated_share"] = np.where(activity > 0, coordinated / np.maximum(activity, 1.0), 0.0)
@@ -266,8 +272,7 @@ def lead_features(index: PoolIndex, ctx: CallContext, lead: int | None) -> dict[
     if lead_projects.size:
         Bl = B[:, lead_projects]
         shared = np.asarray(Bl.sum(axis=1)).ravel()
-        # share of the lead's projects the organisation was in (scale-free, see same_part)
-        F["shared_with_lead"] = shared / lead_projects.size
+        F["shared_with_lead"] = np.log1p(shared / pool_unit(ctx.activity))
         through = ctx.active * np.asarray(pool.members_of @ shared).ravel()
         F["two_hop"] = _scaled(np.maximum(B @ through - ctx.activity * shared, 0.0))
         lead_sims = sim[lead_projects]
