@@ -377,6 +377,69 @@ def calls_export(app: App, fmt: str, output: Any, status: str | None, programme:
 
 # --- match / matches / evaluate -----------------------------------------------------------
 
+
+@main.command("match")
+@click.option("--member", "member_ids", multiple=True, metavar="ID",
+              help="Match only this member (repeatable). Default: every member.")
+@click.option("--top", "top_k", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many calls to keep per member.")
+@as_of_option
+@pass_app
+def match_command(app: App, member_ids: tuple[str, ...], top_k: int, as_of: Any) -> None:
+    """Match members against the open and forthcoming calls and store the ranked matches."""
+    from horizon_match.matching import run_matching
+
+    summary = run_matching(
+        app.db, app.settings, member_ids=list(member_ids) or None, top_k=top_k,
+        as_of=as_of, progress=app.progress(),
+    )
+    click.echo(summary.describe())
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for member_id, reasons in summary.hidden.items():
+        hidden = {k: v for k, v in reasons.items() if k != "closed"}
+        if hidden:
+            parts = ", ".join(f"{n} by {why}" for why, n in sorted(hidden.items()))
+            click.echo(f"{member_id}: {sum(hidden.values())} calls hidden by your preferences ({parts})")
+
+
+@main.group(cls=Group)
+def matches() -> None:
+    """Read the stored matches."""
+
+
+@matches.command("list")
+@click.option("--member", "member_id", metavar="ID", help="Only this member's matches.")
+@click.option("--run", "run_id", type=int, help="A given run (default: the latest).")
+@pass_app
+def matches_list(app: App, member_id: str | None, run_id: int | None) -> None:
+    """List matches, best first, with deadline and the reason in one line."""
+    from horizon_match.matching import list_matches
+
+    rows = list_matches(app.db, member_id=member_id, run_id=run_id)
+    if not rows:
+        click.echo("no matches stored yet; run `horizon-match match` first", err=True)
+        return
+    for r in rows:
+        r["title"] = r["title"][:70]
+        r["explanation"] = r["explanation"][:90]
+    echo_table(rows, ["member", "rank", "score", "call", "deadline", "title", "explanation"])
+
+
+@matches.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--member", "member_id", metavar="ID", help="Only this member's matches.")
+@click.option("--run", "run_id", type=int, help="A given run (default: the latest).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+              help="Write here instead of standard output.")
+@pass_app
+def matches_export(app: App, fmt: str, member_id: str | None, run_id: int | None, output: Any) -> None:
+    """Export matches (member, call, score, rank, deadline, explanation) as JSONL or CSV."""
+    from horizon_match.matching import export_matches
+
+    n = export_matches(app.db, output, fmt, member_id=member_id, run_id=run_id)
+    click.echo(f"{n} matches exported", err=True)
+
 # --- consortia ----------------------------------------------------------------------------
 
 

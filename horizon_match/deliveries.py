@@ -313,6 +313,7 @@ class _World:
                     organisation_type=org.organisation_type if org else None,
                     member_id=p.member_id,
                     aspects=tuple(str(a) for a in (p.aspects or []) if a),
+                    reasons=tuple(str(r) for r in (getattr(p, "reasons", None) or []) if r),
                 )
             )
         return Team(

@@ -84,7 +84,8 @@ class Partner:
     country: str | None = None
     organisation_type: str | None = None
     member_id: str | None = None
-    aspects: tuple[str, ...] = ()
+    aspects: tuple[str, ...] = ()  # the parts of the call it covers
+    reasons: tuple[str, ...] = ()  # why it is in the team
 
 
 @dataclass(frozen=True)
@@ -159,20 +160,23 @@ def portal_link(identifier: str, url: str | None) -> str:
 
 
 def reason_from_explanation(explanation: Mapping[str, object] | None) -> str:
-    """One line from a stored match explanation, whichever of the usual keys it has."""
+    """One line from a stored match explanation: the terms member and call share and the
+    passage of the member's profile that fits best (or an explicit `reason`)."""
     if not explanation:
         return ""
-    for key in ("reason", "summary", "text", "one_line"):
+    for key in ("reason", "summary", "one_line"):
         value = explanation.get(key)
         if isinstance(value, str) and value.strip():
             return plain(value)
-    for key in ("shared_terms", "terms", "keywords", "matched_keywords"):
-        value = explanation.get(key)
-        if isinstance(value, list) and value:
-            words = [plain(v if isinstance(v, str) else v[0] if isinstance(v, list) else v)
-                     for v in value[:6]]
-            return ", ".join(w for w in words if w)
-    return ""
+    terms = explanation.get("shared_terms")
+    words = [plain(t) for t in terms[:6] if isinstance(t, str)] if isinstance(terms, list) else []
+    line = ", ".join(w for w in words if w)
+    passage = explanation.get("member_passage")
+    if isinstance(passage, str) and plain(passage):
+        text = plain(passage)
+        quoted = text if len(text) <= 110 else text[:107].rsplit(" ", 1)[0] + "..."
+        line = f"{line} \u2014 \u201c{quoted}\u201d" if line else f"\u201c{quoted}\u201d"
+    return line
 
 
 def _days_left(deadline: Deadline | None, as_of: date, words: Mapping[str, str]) -> str:
@@ -270,6 +274,7 @@ def _team_view(team: Team, recipient: Recipient, lang: str) -> dict[str, object]
                 "kind": plain(p.organisation_type),
                 "you": p.member_id is not None and p.member_id == recipient.member_id,
                 "aspects": [plain(a) for a in p.aspects if plain(a)],
+                "reasons": [plain(r) for r in p.reasons if plain(r)],
             }
         )
     return {

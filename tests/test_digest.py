@@ -64,7 +64,7 @@ TEAM = Team(
     partners=(
         Partner("ACME Robotics", "coordinator", "IT", "company", "acme", ("control software",)),
         Partner("Università di Genova", "partner", "IT", "university", None, ("testing",)),
-        Partner("TU Delft", "partner", "NL", "university"),
+        Partner("TU Delft", "partner", "NL", "university", reasons=("worked with ACME before",)),
     ),
     eligible=True,
     missing=("a public body as end user",),
@@ -113,7 +113,9 @@ def test_digest_has_both_parts_calendar_and_list_headers() -> None:
     for needle in ("HORIZON-RIA", "EUR 4,500,000", "15 April 2026", "44 days left",
                    "batteries, grid balancing", "topic-details/HORIZON-CL5-2026-D3-01-01",
                    "TU Delft", "coordinator", "ACME Robotics (you)", "a public body as end user",
-                   "Closing soon", "Offshore wind", "8 days left"):
+                   "Closing soon", "Offshore wind", "8 days left",
+                   "TU Delft, partner, NL, university; worked with ACME before",
+                   "ACME Robotics (you), coordinator, IT, company; covers: control software"):
         assert needle in text, needle
     assert "Università di Genova" in html and "TU Delft" in html
     assert "44 days left" in html
@@ -235,6 +237,10 @@ def test_small_helpers() -> None:
     assert "/topic-details/X-1" in portal_link("X-1", "https://ec.europa.eu/data/X-1.json")
     assert reason_from_explanation({"reason": "<b>robotics</b> expertise"}) == "robotics expertise"
     assert reason_from_explanation({"shared_terms": ["grid", "storage"]}) == "grid, storage"
+    long = "We build port robots " * 20
+    line = reason_from_explanation({"shared_terms": ["robots"], "member_passage": long})
+    assert line.startswith("robots \u2014 \u201cWe build port robots") and line.endswith("...\u201d")
+    assert len(line) < 140
     assert reason_from_explanation({}) == ""
     assert choose_language("it", {}) == "it"
     assert choose_language(None, {"languages": ["it", "en"]}) == "it"
