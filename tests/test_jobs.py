@@ -609,9 +609,14 @@ def test_weekly_run_end_to_end_then_again_sends_nothing_new(
         assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
         assert [a.get_filename() for a in msg.iter_attachments()] == ["deadlines.ics"]
         assert msg["List-Unsubscribe"] and msg["List-Unsubscribe-Post"]
-    bio = [r for r in mails if r.recipients == ["eu@bio.example"]]
-    if bio:
-        assert "nuov" in bio[0].message["Subject"]  # Italian profile, Italian fixed text
+    assert matched == {"bio", "cyber", "energy"}
+    bio = next(r for r in mails if r.recipients == ["eu@bio.example"]).message
+    assert "nuovi bandi UE per BioCircular Srl" in bio["Subject"]  # Italian profile
+    assert "Perché:" in bio.get_body(("plain",)).get_content()
+    with db.session() as s:
+        leads = set(s.scalars(select(ConsortiumSuggestion.lead_member_id).where(
+            ConsortiumSuggestion.run_id == report.run_id)))
+    assert leads and per_member(consortium_mails(server)) == {f"eu@{m}.example": 1 for m in leads}
 
     count = len(server.received)
     again = run_weekly(db, settings, weekly_options(replay_dir))
@@ -648,7 +653,7 @@ def test_a_failed_stage_is_recorded_and_the_rest_still_runs(
     assert report.status == "failed"
     status = {s.name: s.status for s in report.stages}
     assert status == {"scrape": "failed", "match": "done", "consortia": "done", "digest": "done"}
-    assert "saved responses" in (report.stages[0].error or "")
+    assert "not a folder written by --save" in (report.stages[0].error or "")
     code, out = _cli(db, None, "runs", "show", str(report.run_id))
     assert code == 0 and "error in scrape" in out
     code, out = _cli(db, None, "runs", "list")
