@@ -164,19 +164,12 @@ def _top_weights(sim: np.ndarray, k: int, power: int) -> np.ndarray:
 
 
 def pool_unit(activity: np.ndarray) -> float:
-    """Mean number of projects per active organisation: the unit counts are measured in."""
+    """Mean number of projects per active organisation, to one decimal: the unit counts are
+    measured in. Rounded so that it is the same for every query of a pool (a unit varying in
+    the fourth decimal would turn each count into many slightly different values, which the
+    tree model can only bin coarsely); one left-out project cannot move it."""
     active = activity[activity > 0]
-    return float(active.mean()) if active.size else 1.0
-
-
-def _percentile(values: np.ndarray) -> np.ndarray:
-    """Rank of each positive value among the positive ones, in (0, 1]; 0 stays 0."""
-    out = np.zeros(values.shape[0], dtype=np.float32)
-    positive = np.flatnonzero(values > 0)
-    if positive.size:
-        ranks = np.searchsorted(np.sort(values[positive]), values[positive], side="right")
-        out[positive] = ranks / positive.size
-    return out
+    return max(0.1, round(float(active.mean()), 1)) if active.size else 1.0
 
 
 def _scaled(v: np.ndarray) -> np.ndarray:
@@ -197,6 +190,7 @@ class CallContext:
     norms: np.ndarray  # per organisation: norm of its profile sum
     fixed: np.ndarray | None  # profile sums of `touched` without the left-out projects
     base: dict[str, np.ndarray]  # the lead-independent features
+    unit: float  # see pool_unit
 
 
 def call_context(index: PoolIndex, call: CallQuery,
@@ -244,7 +238,7 @@ def call_context(index: PoolIndex, call: CallQuery,
     F["same_part"] = np.log1p((B @ ((index.part_of == part) * active)) / unit)
     F["same_destination"] = np.log1p((B @ ((index.destination_of == dest) * active)) / unit)
 
-    F["activity"] = _percentile(activity)
+    F["activity"] = np.log1p(np.maximum(activity, 0.0) / unit)
     F["coordinated_share"] = np.where(activity > 0, coordinated / np.maximum(activity, 1.0), 0.0)
     F["is_university"] = index.type_flags["university"]
     F["is_company"] = index.type_flags["company"]
@@ -253,7 +247,7 @@ def call_context(index: PoolIndex, call: CallQuery,
     F["is_sme"] = index.type_flags["sme"]
     kind = rule_for(call.type_of_action, call.identifier).kind
     F["action_kind"] = np.full(n_orgs, _ACTION_CODES.get(kind, 0.0), dtype=np.float32)
-    return CallContext(call, excluded, active, touched, sim, activity, norms, fixed, F)
+    return CallContext(call, excluded, active, touched, sim, activity, norms, fixed, F, unit)
 
 
 def lead_features(index: PoolIndex, ctx: CallContext, lead: int | None) -> dict[str, np.ndarray]:
@@ -272,11 +266,11 @@ def lead_features(index: PoolIndex, ctx: CallContext, lead: int | None) -> dict[
     if lead_projects.size:
         Bl = B[:, lead_projects]
         shared = np.asarray(Bl.sum(axis=1)).ravel()
-        F["shared_with_lead"] = np.log1p(shared / pool_unit(ctx.activity))
+        F["shared_with_lead"] = np.log1p(shared / ctx.unit)
         through = ctx.active * np.asarray(pool.members_of @ shared).ravel()
-        F["two_hop"] = _scaled(np.maximum(B @ through - ctx.activity * shared, 0.0))
+        F["two_hop"] = np.log1p(np.maximum(B @ through - ctx.activity * shared, 0.0) / ctx.unit**2)
         lead_sims = sim[lead_projects]
-        F["lead_projects_on_call"] = _scaled(Bl @ np.maximum(lead_sims, 0.0))
+        F["lead_projects_on_call"] = (Bl @ np.maximum(lead_sims, 0.0)) / ctx.unit
         best = lead_projects[int(np.argmax(lead_sims))]
         best_row = np.zeros(n_orgs, dtype=np.float32)
         best_row[pool.project_orgs(best)] = max(float(sim[best]), 0.0)
