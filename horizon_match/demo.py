@@ -81,12 +81,24 @@ def _stage_calls(db: Database, demo_dir: Path, progress: Progress, now: datetime
     return import_call_files(db, [demo_dir / CALLS_FILE], now=now)
 
 
+def _stage_weekly(db: Database, demo_dir: Path, progress: Progress, now: datetime | None) -> Any:
+    """The weekly job on the loaded data (match, consortia, digests), emails as previews."""
+    from horizon_match.jobs import WeeklyOptions, run_weekly
+
+    out = demo_dir.parent / "demo-out"  # data/demo-out/, git-ignored
+    for old in [*out.glob("*.eml"), *out.glob("*.html")] if out.is_dir() else []:
+        old.unlink()
+    options = WeeklyOptions(skip_scrape=True, as_of=now.date() if now else None, dry_run_dir=out)
+    return run_weekly(db, Settings(db_url=db.url), options, progress)
+
+
 # The order matters only for speed and readability: CORDIS first gives the partner pool, the
 # members then attach to their CORDIS organisations by PIC, the calls come last.
 STAGES: list[tuple[str, Stage]] = [
     ("cordis", _stage_cordis),
     ("members", _stage_members),
     ("calls", _stage_calls),
+    ("weekly", _stage_weekly),
 ]
 
 

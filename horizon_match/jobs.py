@@ -289,10 +289,11 @@ def _run_locked(
 
 
 def _load_embedder(settings: Settings) -> Any:
-    """Load the model once for both matching and consortia (loading takes seconds)."""
-    from horizon_match.embedding import load_embedder
+    """The models once for both matching and consortia (loading takes seconds): the default
+    one plus, where configured, the multilingual one for non-English profiles, as `match`."""
+    from horizon_match.embedding import load_embedder_set
 
-    return load_embedder(settings)
+    return load_embedder_set(settings)
 
 
 @dataclass
