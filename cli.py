@@ -729,8 +729,13 @@ def members_unsubscribe(app: App, token: str) -> None:
     is_flag=True,
     help="With --db: load the demo even if that database already holds members.",
 )
+@click.option(
+    "--load-only",
+    is_flag=True,
+    help="Only load the demo data; skip the weekly job (matching, consortia, email previews).",
+)
 @click.pass_context
-def demo_command(ctx: click.Context, force: bool) -> None:
+def demo_command(ctx: click.Context, force: bool, load_only: bool) -> None:
     """Build a fresh demo database (data/demo.db) and show what it holds.
 
     It loads the shipped demo data: Genoa organisations found in CORDIS with their projects,
@@ -742,7 +747,8 @@ def demo_command(ctx: click.Context, force: bool) -> None:
     app = ctx.find_object(App)
     given_db = ctx.find_root().params.get("db")
     report = run_demo(
-        app.settings, explicit_db=given_db is not None, force=force, progress=app.progress()
+        app.settings, explicit_db=given_db is not None, force=force, progress=app.progress(),
+        weekly=not load_only,
     )
     click.echo(f"database      {report.db_url}" + ("  (created anew)" if report.fresh else ""))
     by_type = ", ".join(f"{k} {v}" for k, v in report.members_by_type.items())

@@ -120,11 +120,18 @@ def build_demo(
     progress: Progress = NULL_PROGRESS,
     *,
     now: datetime | None = None,
+    weekly: bool = True,
 ) -> DemoReport:
-    """Load the demo data into `db` stage by stage, then describe what the database holds."""
+    """Load the demo data into `db` stage by stage, then describe what the database holds.
+
+    `weekly=False` only loads the data (the weekly job embeds every text with the real model,
+    which takes minutes on a small machine).
+    """
     check_demo_dir(demo_dir)
     report = DemoReport(db_url=db.engine.url.render_as_string(hide_password=True))
     for name, stage in STAGES:
+        if name == "weekly" and not weekly:
+            continue
         report.stages[name] = stage(db, demo_dir, progress, now)
     describe(db, report, now=now)
     return report
@@ -212,6 +219,7 @@ def run_demo(
     demo_dir: Path = DEMO_DIR,
     progress: Progress = NULL_PROGRESS,
     now: datetime | None = None,
+    weekly: bool = True,
 ) -> DemoReport:
     """Build the demo database and report what it holds.
 
@@ -245,7 +253,7 @@ def run_demo(
                 "fresh data/demo.db, or add --force to load the demo into this database anyway"
             )
     try:
-        report = build_demo(db, demo_dir, progress, now=now)
+        report = build_demo(db, demo_dir, progress, now=now, weekly=weekly)
     finally:
         db.close()
     report.fresh = path is not None

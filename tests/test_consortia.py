@@ -88,7 +88,7 @@ def test_club_members_join_where_they_add_competence(club: Database) -> None:
     team = summary.teams[0]
     assert team.lead_member_id == "grl"
     members = [p.member_id for p in team.partners if p.member_id]
-    # the vision SME covers vision-based grasping, which the robotics lab lacks
+    # the vision SME covers the hyperspectral inspection, which the robotics lab lacks
     assert "ligurvision" in members
     vision = next(p for p in team.partners if p.member_id == "ligurvision")
     assert vision.aspects and "club member" in vision.reasons

@@ -186,7 +186,7 @@ def test_sources_note_covers_every_file() -> None:
 
 def test_build_demo_loads_everything(db: Database, members: list[dict], calls: list[dict]) -> None:
     expected = expected_counts(members, calls)
-    report = build_demo(db, DEMO, now=NOW)
+    report = build_demo(db, DEMO, now=NOW, weekly=False)
     assert set(report.stages) == {"cordis", "members", "calls"}
     assert report.members == expected["members"]
     assert report.members_by_type == dict(expected["by_type"])
@@ -218,8 +218,8 @@ def test_build_demo_loads_everything(db: Database, members: list[dict], calls: l
 
 
 def test_build_demo_twice_changes_nothing(db: Database) -> None:
-    first = build_demo(db, DEMO, now=NOW)
-    second = build_demo(db, DEMO, now=NOW)
+    first = build_demo(db, DEMO, now=NOW, weekly=False)
+    second = build_demo(db, DEMO, now=NOW, weekly=False)
     assert (second.members, second.organisations, second.projects, second.calls) == (
         first.members, first.organisations, first.projects, first.calls)
     assert second.stages["members"].created == 0
@@ -247,7 +247,7 @@ def test_demo_command_into_an_explicit_database(
     tmp_path: Path, members: list[dict], calls: list[dict]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'mine.db'}"
-    result = CliRunner().invoke(main, ["--db", url, "demo"], env=clean_env(tmp_path))
+    result = CliRunner().invoke(main, ["--db", url, "demo", "--load-only"], env=clean_env(tmp_path))
     assert result.exit_code == 0, result.output
     expected = expected_counts(members, calls)
     assert f"members       {expected['members']} " in result.output
@@ -267,11 +267,11 @@ def test_demo_command_into_an_explicit_database(
 def test_demo_command_refuses_a_database_with_members_unless_forced(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'club.db'}"
     runner = CliRunner()
-    assert runner.invoke(main, ["--db", url, "demo"], env=clean_env(tmp_path)).exit_code == 0
-    again = runner.invoke(main, ["--db", url, "demo"], env=clean_env(tmp_path))
+    assert runner.invoke(main, ["--db", url, "demo", "--load-only"], env=clean_env(tmp_path)).exit_code == 0
+    again = runner.invoke(main, ["--db", url, "demo", "--load-only"], env=clean_env(tmp_path))
     assert again.exit_code == 1
     assert "already holds" in again.output and "--force" in again.output
-    forced = runner.invoke(main, ["--db", url, "demo", "--force"], env=clean_env(tmp_path))
+    forced = runner.invoke(main, ["--db", url, "demo", "--force", "--load-only"], env=clean_env(tmp_path))
     assert forced.exit_code == 0, forced.output
 
 
@@ -289,7 +289,7 @@ def test_demo_command_default_recreates_demo_db_and_leaves_main_db_alone(tmp_pat
     stale.close()
 
     env = clean_env(tmp_path, HORIZON_MATCH_DB=main_url)
-    result = CliRunner().invoke(main, ["demo"], env=env)
+    result = CliRunner().invoke(main, ["demo", "--load-only"], env=env)
     assert result.exit_code == 0, result.output
     assert "(created anew)" in result.output
     assert "demo.db members list" in result.output
@@ -304,7 +304,7 @@ def test_demo_command_default_recreates_demo_db_and_leaves_main_db_alone(tmp_pat
 def test_demo_command_will_not_delete_the_configured_database(tmp_path: Path) -> None:
     env = clean_env(tmp_path, HORIZON_MATCH_DB=f"sqlite:///{tmp_path / 'demo.db'}")
     (tmp_path / "demo.db").write_bytes(b"")
-    result = CliRunner().invoke(main, ["demo"], env=env)
+    result = CliRunner().invoke(main, ["demo", "--load-only"], env=env)
     assert result.exit_code == 1
     assert "deletes and recreates" in result.output
     assert (tmp_path / "demo.db").exists()

@@ -1,0 +1,184 @@
+"""The learned part of matching: feature weights and destination profiles, saved as one file.
+
+A `RankerModel` holds
+- a small scoring network over the matcher's features (standardisation, one hidden ReLU layer
+  or none), trained listwise on CORDIS outcomes: for an organisation's past projects, the
+  topic of another project it won must rank first (`horizon_match.training`);
+- destination profiles: for each year-free work-programme destination (`CL5/D3`) and programme
+  part (`CL5`), the mean vector of the CORDIS projects funded there, under the embedding model
+  they were computed with. A call's destination profile says what the projects it funds tend
+  to be about, which its short title does not.
+
+The file is a NumPy `.npz` (a few hundred KB) with a JSON `meta` entry saying what it was
+trained on; `horizon-match evaluate train-ranker` re-creates it from a CORDIS folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from horizon_match.errors import ConfigError
+
+ARTEFACT_DIR = Path(__file__).resolve().parent / "artefacts"
+DEFAULT_RANKER_PATH = ARTEFACT_DIR / "matching_ranker.npz"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class DestinationProfiles:
+    """Mean project vector per destination and per programme part, for one embedding model."""
+
+    model: str
+    destinations: list[str]
+    destination_vectors: np.ndarray  # (n_destinations, dim), rows L2-normalised
+    parts: list[str]
+    part_vectors: np.ndarray  # (n_parts, dim)
+
+    @classmethod
+    def fit(
+        cls,
+        model: str,
+        vectors: np.ndarray,
+        destinations: list[str],
+        parts: list[str],
+        min_projects: int = 1,
+    ) -> DestinationProfiles:
+        """From project vectors and each project's destination and part ('' = unknown)."""
+        dest_keys, dest_vecs = _group_means(vectors, destinations, min_projects)
+        part_keys, part_vecs = _group_means(vectors, parts, min_projects)
+        return cls(model, dest_keys, dest_vecs, part_keys, part_vecs)
+
+    def index(self) -> tuple[dict[str, int], dict[str, int]]:
+        return (
+            {d: i for i, d in enumerate(self.destinations)},
+            {p: i for i, p in enumerate(self.parts)},
+        )
+
+
+def _group_means(
+    vectors: np.ndarray, labels: list[str], min_count: int
+) -> tuple[list[str], np.ndarray]:
+    keys = sorted({lab for lab in labels if lab})
+    position = {k: i for i, k in enumerate(keys)}
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    sums = np.zeros((len(keys), dim), dtype=np.float64)
+    counts = np.zeros(len(keys), dtype=np.int64)
+    for vec, lab in zip(vectors, labels, strict=True):
+        if lab:
+            sums[position[lab]] += vec
+            counts[position[lab]] += 1
+    keep = counts >= min_count
+    sums = sums[keep]
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return [k for k, ok in zip(keys, keep, strict=True) if ok], (sums / norms).astype(np.float32)
+
+
+@dataclass
+class RankerModel:
+    """Feature standardisation + scoring network (+ optional destination profiles)."""
+
+    features: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    hidden_weights: np.ndarray | None  # (n_features, hidden) or None for a linear scorer
+    hidden_bias: np.ndarray | None
+    out_weights: np.ndarray  # (hidden or n_features,)
+    out_bias: float = 0.0
+    destinations: DestinationProfiles | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Scores of feature rows `x` (..., n_features) -> (...)."""
+        z = (x - self.mean) / self.scale
+        if self.hidden_weights is not None:
+            h = z @ self.hidden_weights
+            h += self.hidden_bias
+            np.maximum(h, 0.0, out=h)
+            return h @ self.out_weights + self.out_bias
+        return z @ self.out_weights + self.out_bias
+
+    def neutral(self, name: str) -> float:
+        """The value that contributes like an average case (used for unavailable features)."""
+        return float(self.mean[self.features.index(name)])
+
+    # --- files ------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, np.ndarray] = {
+            "mean": self.mean.astype(np.float32),
+            "scale": self.scale.astype(np.float32),
+            "out_weights": self.out_weights.astype(np.float32),
+            "out_bias": np.array([self.out_bias], dtype=np.float32),
+        }
+        if self.hidden_weights is not None and self.hidden_bias is not None:
+            arrays["hidden_weights"] = self.hidden_weights.astype(np.float32)
+            arrays["hidden_bias"] = self.hidden_bias.astype(np.float32)
+        meta = dict(self.meta, format=FORMAT_VERSION, features=list(self.features))
+        if self.destinations is not None:
+            d = self.destinations
+            # float16 halves the file; the profiles are compared by cosine, where it is exact
+            # to about 3 decimals
+            arrays["destination_vectors"] = d.destination_vectors.astype(np.float16)
+            arrays["part_vectors"] = d.part_vectors.astype(np.float16)
+            meta["destinations"] = {"model": d.model, "destinations": d.destinations, "parts": d.parts}
+        arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> RankerModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"the matching model {path} does not exist; re-create it with "
+                "`horizon-match evaluate train-ranker ../shared/data/cordis_dev`"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"the matching model {path} cannot be read ({exc}); re-create it "
+                              "with `horizon-match evaluate train-ranker DIR`") from exc
+        meta = json.loads(bytes(arrays["meta"]).decode())
+        if meta.get("format") != FORMAT_VERSION:
+            raise ConfigError(
+                f"the matching model {path} has format {meta.get('format')}, this version reads "
+                f"{FORMAT_VERSION}; re-create it with `horizon-match evaluate train-ranker DIR`"
+            )
+        destinations = None
+        if "destinations" in meta:
+            d = meta["destinations"]
+            destinations = DestinationProfiles(
+                model=d["model"],
+                destinations=list(d["destinations"]),
+                destination_vectors=arrays["destination_vectors"].astype(np.float32),
+                parts=list(d["parts"]),
+                part_vectors=arrays["part_vectors"].astype(np.float32),
+            )
+        return cls(
+            features=list(meta["features"]),
+            mean=arrays["mean"],
+            scale=arrays["scale"],
+            hidden_weights=arrays.get("hidden_weights"),
+            hidden_bias=arrays.get("hidden_bias"),
+            out_weights=arrays["out_weights"],
+            out_bias=float(arrays["out_bias"][0]),
+            destinations=destinations,
+            meta={k: v for k, v in meta.items() if k not in ("features", "destinations")},
+        )
+
+
+def load_ranker(path: Path | None = None) -> RankerModel | None:
+    """The shipped (or given) model; None when the default file is absent."""
+    if path is None:
+        if not DEFAULT_RANKER_PATH.exists():
+            return None
+        path = DEFAULT_RANKER_PATH
+    return RankerModel.load(path)

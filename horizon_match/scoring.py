@@ -1,0 +1,751 @@
+"""The one scoring path: member profiles x calls -> features -> scores -> ranked, explained.
+
+`Matcher` is used by `run_matching` (stored members x stored calls) and by the CORDIS
+evaluation (organisations' past projects x a call year's topics), so what is measured is
+what members get.
+
+Signals, per (profile, call):
+- dense: each profile unit (a description passage, the keyword list, a past project's title and
+  opening) is compared with the call (its title, destination and call title, plus its scope
+  passages); the unit scores are aggregated as mean, mean of the best three and maximum, so
+  twenty unrelated projects do not drown a relevant one and one stray sentence does not win
+  alone;
+- lexical: TF-IDF cosine of the whole profile and of each unit with the call text, so exact
+  technical terms count;
+- destination profiles (learned from CORDIS outcomes): similarity of the profile with the
+  projects funded in the call's work-programme destination and programme part;
+- track record: share of the member's past projects in the call's programme part,
+  destination, call series and type of action;
+- the call's type of action and the member's kind of organisation;
+- per-member standardised versions of the similarity signals (what stands out for this
+  member).
+A `RankerModel` (learned on CORDIS outcomes, `horizon_match.training`) turns them into a score.
+Without one, fixed weights on the standardised signals are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from horizon_match.embedding import (
+    EmbedderSet,
+    EmbeddingCache,
+    EncodeStats,
+    MemoryCache,
+    split_passages,
+)
+from horizon_match.features import ORGANISATION_TYPES, action_kind, parse_identifier
+from horizon_match.lexical import LexicalIndex, shared_terms
+from horizon_match.progress import NULL_PROGRESS, Progress
+from horizon_match.ranker import RankerModel
+
+# a past project is embedded by its first passages: title and the opening of its summary say
+# what it is about (measured on CORDIS: as good as the whole text, at a third of the cost)
+PROJECT_PASSAGES = 2
+DESCRIPTION_PASSAGES = 8
+CALL_PASSAGES = 8
+CHUNK_PROFILES = 128
+
+DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
+LEXICAL_FEATURES = ("lexical", "lexical_unit_mean", "lexical_unit_top3")
+DESTINATION_FEATURES = ("dest_profile", "part_profile", "dest_profile_max")
+TRACK_NAMES = (
+    "part_share",
+    "part_any",
+    "dest_share",
+    "dest_any",
+    "dest_log",
+    "call_share",
+    "call_any",
+    "kind_share",
+    "kind_any",
+    "history_empty",
+)
+CALL_KINDS = ("RIA", "IA", "CSA", "PCP", "COFUND")
+CALL_FEATURES = (
+    *(f"kind_{k}" for k in CALL_KINDS),
+    "kind_other",
+    "kind_unknown",
+    "two_stage",
+    "joint_undertaking",
+    "dest_known",
+)
+ORG_FEATURES = tuple(f"org_{t}" for t in ORGANISATION_TYPES)
+ORG_KIND_FEATURES = tuple(f"org_{t}_x_{k}" for t in ORGANISATION_TYPES for k in ("RIA", "IA", "CSA"))
+STANDARDISED = DENSE_FEATURES + LEXICAL_FEATURES + DESTINATION_FEATURES
+Z_FEATURES = tuple(f"z_{n}" for n in STANDARDISED)
+FEATURES: tuple[str, ...] = (
+    DENSE_FEATURES
+    + LEXICAL_FEATURES
+    + DESTINATION_FEATURES
+    + TRACK_NAMES
+    + CALL_FEATURES
+    + ORG_FEATURES
+    + ORG_KIND_FEATURES
+    + Z_FEATURES
+)
+_F = {name: i for i, name in enumerate(FEATURES)}
+
+# Used when no learned model is available: the standardised similarities and the track record,
+# in the proportions the learned model ended up giving them (see BENCHMARKS.md).
+FALLBACK_WEIGHTS = {
+    "z_dense_mean": 0.6,
+    "z_dense_top3": 0.3,
+    "z_lexical": 0.25,
+    "z_lexical_unit_top3": 0.2,
+    "dest_share": 2.0,
+    "part_share": 1.0,
+    "call_share": 1.0,
+    "kind_share": 0.5,
+}
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PastProject:
+    """A project in a member's history (its own file or CORDIS)."""
+
+    title: str
+    summary: str = ""
+    topic: str | None = None  # topic identifier it was funded under, when known
+    funding_scheme: str | None = None  # type of action, e.g. HORIZON-RIA
+    keywords: str = ""
+    fields: tuple[str, ...] = ()  # EuroSciVoc labels
+
+
+@dataclass
+class Profile:
+    """What a member (or an evaluated organisation) is matched on."""
+
+    key: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    projects: list[PastProject] = field(default_factory=list)
+    organisation_type: str | None = None  # company | university | research | public | other
+    country: str | None = None
+    language: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.description.strip()
+            or any(k.strip() for k in self.keywords)
+            or any((p.title + p.summary).strip() for p in self.projects)
+        )
+
+
+@dataclass
+class CallDoc:
+    """What a call is matched on."""
+
+    key: str  # topic identifier
+    title: str
+    destination: str = ""
+    call_title: str = ""
+    description: str = ""  # scope / expected outcomes, plain text
+    type_of_action: str | None = None
+    keywords: tuple[str, ...] = ()
+    call_identifier: str | None = None
+    two_stage: bool = False
+
+    def header(self) -> str:
+        parts = [self.title, self.destination, self.call_title]
+        return ". ".join(p.strip().rstrip(".") for p in parts if p and p.strip())
+
+    def lexical_text(self) -> str:
+        return "\n".join(x for x in (self.header(), self.description, "; ".join(self.keywords)) if x)
+
+    def place(self) -> Any:
+        place = parse_identifier(self.key)
+        if not place.part and self.call_identifier:
+            place = parse_identifier(self.call_identifier)
+        return place
+
+
+@dataclass
+class _Unit:
+    kind: str  # description | keywords | project
+    label: str
+    passages: list[str]  # embedded; the unit vector is their normalised mean
+    lexical_text: str
+
+
+@dataclass
+class _Group:
+    """One embedder: the calls embedded with it and the units of the profiles it serves."""
+
+    name: str
+    cache: EmbeddingCache | MemoryCache
+    call_vectors: np.ndarray  # (n_calls, dim)
+    call_passages: list[list[str]]
+    call_passage_vectors: list[np.ndarray]
+    unit_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+@dataclass
+class Prepared:
+    """Everything the features need that does not depend on the learned model."""
+
+    profiles: list[Profile]
+    calls: list[CallDoc]
+    groups: dict[str, _Group]
+    profile_group: list[str]
+    profile_units: list[np.ndarray]  # global unit ids per profile
+    units: list[_Unit]
+    unit_row: np.ndarray  # row of each unit in its group's unit_vectors
+    lexical: LexicalIndex
+    unit_tfidf: sparse.csr_matrix
+    call_tfidf: sparse.csr_matrix
+    profile_tfidf: sparse.csr_matrix
+    track_counts: dict[str, np.ndarray]  # part/dest/call/kind -> (n_profiles, n_codes + 1)
+    track_n: np.ndarray  # projects with a known topic per profile
+    kind_n: np.ndarray
+    call_codes: dict[str, np.ndarray]  # part/dest/call/kind -> code index per call
+    call_places: list[Any]
+    call_static: np.ndarray  # (n_calls, len(CALL_FEATURES) - 1) without dest_known
+    call_kind: list[str]
+    org_onehot: np.ndarray  # (n_profiles, len(ORGANISATION_TYPES))
+    stats: EncodeStats
+
+
+@dataclass
+class RankedCall:
+    call_index: int
+    score: float
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the matcher ------------------------------------------------------------------------------
+
+
+class Matcher:
+    """Scores profiles against calls; one instance per run (it keeps the vector caches)."""
+
+    def __init__(
+        self,
+        embedders: EmbedderSet,
+        caches: dict[str, EmbeddingCache | MemoryCache] | None = None,
+        model: RankerModel | None = None,
+    ) -> None:
+        self.embedders = embedders
+        self.caches = caches if caches is not None else {
+            e.name: MemoryCache(e) for e in embedders.all()
+        }
+        self.model = model
+
+    def _cache(self, name: str) -> EmbeddingCache | MemoryCache:
+        if name not in self.caches:
+            embedder = next(e for e in self.embedders.all() if e.name == name)
+            self.caches[name] = MemoryCache(embedder)
+        return self.caches[name]
+
+    # --- preparation ------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        profiles: Sequence[Profile],
+        calls: Sequence[CallDoc],
+        progress: Progress = NULL_PROGRESS,
+    ) -> Prepared:
+        """Split, embed (through the caches) and index every text of `profiles` and `calls`."""
+        profiles = list(profiles)
+        calls = list(calls)
+        before = {n: _copy_stats(c.stats) for n, c in self.caches.items()}
+        profile_group = [self.embedders.for_language(p.language).name for p in profiles]
+        groups: dict[str, _Group] = {}
+        for name in dict.fromkeys(profile_group or [self.embedders.default.name]):
+            groups[name] = self._prepare_calls(name, calls, progress)
+
+        # units, deduplicated across profiles of the same group
+        units: list[_Unit] = []
+        unit_group: list[str] = []
+        seen: dict[tuple[str, tuple[str, ...], str], int] = {}
+        profile_units: list[np.ndarray] = []
+        for profile, name in zip(profiles, profile_group, strict=True):
+            embedder = next(e for e in self.embedders.all() if e.name == name)
+            ids = []
+            for unit in _profile_units(profile, embedder):
+                key = (name, tuple(unit.passages), unit.lexical_text)
+                if key not in seen:
+                    seen[key] = len(units)
+                    units.append(unit)
+                    unit_group.append(name)
+                ids.append(seen[key])
+            profile_units.append(np.array(ids, dtype=np.int64))
+
+        unit_row = np.zeros(len(units), dtype=np.int64)
+        for name, group in groups.items():
+            members = [i for i, g in enumerate(unit_group) if g == name]
+            unit_row[members] = np.arange(len(members))
+            flat = [p for i in members for p in units[i].passages]
+            vectors = group.cache.encode(flat, progress) if flat else np.zeros((0, 1), np.float32)
+            group.unit_vectors = _segment_means(
+                vectors, [len(units[i].passages) for i in members], group.call_vectors.shape[1]
+            )
+
+        lexical = LexicalIndex()
+        call_texts = [c.lexical_text() for c in calls]
+        counts = lexical.fit_counts(call_texts + [u.lexical_text for u in units])
+        call_tfidf = lexical.weigh(counts[: len(calls)])
+        unit_counts = counts[len(calls) :]
+        unit_tfidf = lexical.weigh(unit_counts)
+        profile_tfidf = lexical.combine(unit_counts, [list(ids) for ids in profile_units])
+
+        track_counts, track_n, kind_n, call_codes, call_places = _track_tables(profiles, calls)
+        call_kind = [action_kind(c.type_of_action) for c in calls]
+        call_static = np.zeros((len(calls), len(CALL_FEATURES) - 1), dtype=np.float32)
+        for j, (call, kind) in enumerate(zip(calls, call_kind, strict=True)):
+            if kind in CALL_KINDS:
+                call_static[j, CALL_KINDS.index(kind)] = 1.0
+            elif kind:
+                call_static[j, len(CALL_KINDS)] = 1.0
+            else:
+                call_static[j, len(CALL_KINDS) + 1] = 1.0
+            call_static[j, len(CALL_KINDS) + 2] = float(
+                call.two_stage or "two-stage" in call.key.lower()
+            )
+            call_static[j, len(CALL_KINDS) + 3] = float(
+                call.key.upper().startswith(("HORIZON-JU-", "HORIZON-JTI-"))
+            )
+        org_onehot = np.zeros((len(profiles), len(ORGANISATION_TYPES)), dtype=np.float32)
+        for i, p in enumerate(profiles):
+            if p.organisation_type in ORGANISATION_TYPES:
+                org_onehot[i, ORGANISATION_TYPES.index(p.organisation_type)] = 1.0
+
+        stats = EncodeStats()
+        for name, cache in self.caches.items():
+            old = before.get(name, EncodeStats())
+            stats.add(
+                EncodeStats(
+                    cache.stats.requested - old.requested,
+                    cache.stats.cached - old.cached,
+                    cache.stats.computed - old.computed,
+                )
+            )
+        return Prepared(
+            profiles=profiles,
+            calls=calls,
+            groups=groups,
+            profile_group=profile_group,
+            profile_units=profile_units,
+            units=units,
+            unit_row=unit_row,
+            lexical=lexical,
+            unit_tfidf=unit_tfidf,
+            call_tfidf=call_tfidf,
+            profile_tfidf=profile_tfidf,
+            track_counts=track_counts,
+            track_n=track_n,
+            kind_n=kind_n,
+            call_codes=call_codes,
+            call_places=call_places,
+            call_static=call_static,
+            call_kind=call_kind,
+            org_onehot=org_onehot,
+            stats=stats,
+        )
+
+    def _prepare_calls(self, name: str, calls: list[CallDoc], progress: Progress) -> _Group:
+        cache = self._cache(name)
+        embedder = cache.embedder
+        headers = [c.header() or c.key for c in calls]
+        header_passages = split_passages(headers, embedder)
+        desc_passages = split_passages([c.description for c in calls], embedder)
+        passages = [
+            ([h[0]] if h else [c.key]) + d[:CALL_PASSAGES]
+            for c, h, d in zip(calls, header_passages, desc_passages, strict=True)
+        ]
+        flat = [p for ps in passages for p in ps]
+        vectors = cache.encode(flat, progress) if flat else np.zeros((0, embedder.dim), np.float32)
+        per_call: list[np.ndarray] = []
+        call_vectors = np.zeros((len(calls), embedder.dim), dtype=np.float32)
+        start = 0
+        for j, ps in enumerate(passages):
+            block = vectors[start : start + len(ps)]
+            start += len(ps)
+            per_call.append(block)
+            # the header says what the call is for; the scope passages add the detail
+            vec = block[0] + (block[1:].mean(0) if len(block) > 1 else 0.0)
+            norm = np.linalg.norm(vec)
+            call_vectors[j] = vec / norm if norm else vec
+        return _Group(name, cache, call_vectors, passages, per_call)
+
+    # --- features and scores -------------------------------------------------------------------
+
+    def chunks(self, prepared: Prepared, size: int = CHUNK_PROFILES) -> Iterator[np.ndarray]:
+        """Profile indices in chunks that share one embedder."""
+        by_group: dict[str, list[int]] = {}
+        for i, g in enumerate(prepared.profile_group):
+            by_group.setdefault(g, []).append(i)
+        for ids in by_group.values():
+            for start in range(0, len(ids), size):
+                yield np.array(ids[start : start + size], dtype=np.int64)
+
+    def features(self, prepared: Prepared, idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """(len(idx), n_calls, len(FEATURES)) for profiles `idx` (one embedder group), plus
+        what explanations need (unit similarities)."""
+        n_calls = len(prepared.calls)
+        out = np.zeros((len(idx), n_calls, len(FEATURES)), dtype=np.float32)
+        if n_calls == 0 or len(idx) == 0:
+            return out, {"unit_sims": [], "units": []}
+        group = prepared.groups[prepared.profile_group[idx[0]]]
+        unit_lists = [prepared.profile_units[i] for i in idx]
+        flat_units = np.concatenate(unit_lists) if unit_lists else np.zeros(0, np.int64)
+        sizes = [len(u) for u in unit_lists]
+        rows = prepared.unit_row[flat_units]
+        unit_vecs = group.unit_vectors[rows] if len(rows) else np.zeros((0, 1), np.float32)
+        dense = unit_vecs @ group.call_vectors.T if len(rows) else np.zeros((0, n_calls), np.float32)
+        lex_units = (
+            np.asarray((prepared.unit_tfidf[flat_units] @ prepared.call_tfidf.T).todense(), dtype=np.float32)
+            if len(rows)
+            else np.zeros((0, n_calls), np.float32)
+        )
+        lex = np.asarray(
+            (prepared.profile_tfidf[idx] @ prepared.call_tfidf.T).todense(), dtype=np.float32
+        )
+        dests = self._destination_model(group.name)
+        if dests is not None and len(rows):
+            d_index, p_index = dests.index()
+            dest_col = np.array([d_index.get(pl.destination, -1) for pl in prepared.call_places])
+            part_col = np.array([p_index.get(pl.part, -1) for pl in prepared.call_places])
+            unit_dest = unit_vecs @ dests.destination_vectors.T
+        else:
+            dest_col = part_col = np.full(n_calls, -1)
+            unit_dest = None
+
+        start = 0
+        for r, (i, size) in enumerate(zip(idx, sizes, strict=True)):
+            block = slice(start, start + size)
+            start += size
+            f = out[r]
+            if size:
+                d = dense[block]
+                f[:, _F["dense_mean"]] = d.mean(0)
+                f[:, _F["dense_top3"]] = _top_mean(d, 3)
+                f[:, _F["dense_max"]] = d.max(0)
+                lu = lex_units[block]
+                f[:, _F["lexical_unit_mean"]] = lu.mean(0)
+                f[:, _F["lexical_unit_top3"]] = _top_mean(lu, 3)
+                if unit_dest is not None:
+                    mean_vec = unit_vecs[block].mean(0)
+                    norm = np.linalg.norm(mean_vec)
+                    mean_vec = mean_vec / norm if norm else mean_vec
+                    dsim = mean_vec @ dests.destination_vectors.T
+                    psim = mean_vec @ dests.part_vectors.T
+                    dmax = unit_dest[block].max(0)
+                    f[:, _F["dest_profile"]] = np.where(dest_col >= 0, dsim[dest_col], 0.0)
+                    f[:, _F["part_profile"]] = np.where(part_col >= 0, psim[part_col], 0.0)
+                    f[:, _F["dest_profile_max"]] = np.where(dest_col >= 0, dmax[dest_col], 0.0)
+            f[:, _F["lexical"]] = lex[r]
+            self._track(prepared, i, f)
+        out[:, :, _F["kind_RIA"] : _F["kind_RIA"] + prepared.call_static.shape[1]] = prepared.call_static
+        out[:, :, _F["dest_known"]] = (dest_col >= 0).astype(np.float32)
+        org = prepared.org_onehot[idx]
+        out[:, :, _F[ORG_FEATURES[0]] : _F[ORG_FEATURES[-1]] + 1] = org[:, None, :]
+        kinds = prepared.call_static[:, : len(CALL_KINDS)]
+        for t, org_type in enumerate(ORGANISATION_TYPES):
+            for k, kind in enumerate(("RIA", "IA", "CSA")):
+                out[:, :, _F[f"org_{org_type}_x_{kind}"]] = org[:, t, None] * kinds[None, :, CALL_KINDS.index(kind)]
+        self._fill_unavailable(out, dests is not None, group.name)
+        for name in STANDARDISED:
+            x = out[:, :, _F[name]]
+            mu = x.mean(1, keepdims=True)
+            sd = x.std(1, keepdims=True)
+            out[:, :, _F[f"z_{name}"]] = np.where(sd > 1e-6, (x - mu) / np.maximum(sd, 1e-6), 0.0)
+        return out, {"dense": dense, "sizes": sizes, "units": flat_units}
+
+    def _destination_model(self, group_name: str) -> Any:
+        if self.model is None or self.model.destinations is None:
+            return None
+        return self.model.destinations if self.model.destinations.model == group_name else None
+
+    def _fill_unavailable(self, out: np.ndarray, has_destinations: bool, group_name: str) -> None:
+        """Signals the learned model cannot read for this embedder are set to their average."""
+        if self.model is None:
+            return
+        if not has_destinations:
+            for name in DESTINATION_FEATURES:
+                out[:, :, _F[name]] = self.model.neutral(name)
+        if group_name != self.model.meta.get("model", group_name):
+            # another model's similarities live on another scale: only their standardised
+            # versions are comparable
+            for name in DENSE_FEATURES:
+                out[:, :, _F[name]] = self.model.neutral(name)
+
+    def _track(self, prepared: Prepared, i: int, f: np.ndarray) -> None:
+        n = prepared.track_n[i]
+        if n == 0:
+            f[:, _F["history_empty"]] = 1.0
+            return
+        part = prepared.track_counts["part"][i][prepared.call_codes["part"]]
+        dest = prepared.track_counts["dest"][i][prepared.call_codes["dest"]]
+        call = prepared.track_counts["call"][i][prepared.call_codes["call"]]
+        kind = prepared.track_counts["kind"][i][prepared.call_codes["kind"]]
+        f[:, _F["part_share"]] = part / n
+        f[:, _F["part_any"]] = part > 0
+        f[:, _F["dest_share"]] = dest / n
+        f[:, _F["dest_any"]] = dest > 0
+        f[:, _F["dest_log"]] = np.log1p(dest)
+        f[:, _F["call_share"]] = call / n
+        f[:, _F["call_any"]] = call > 0
+        kn = prepared.kind_n[i]
+        f[:, _F["kind_share"]] = kind / kn if kn else 0.0
+        f[:, _F["kind_any"]] = kind > 0
+
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        if self.model is not None:
+            if list(self.model.features) != list(FEATURES):
+                return self.model.score(_align(features, self.model.features))
+            return self.model.score(features)
+        total = np.zeros(features.shape[:-1], dtype=np.float32)
+        for name, weight in FALLBACK_WEIGHTS.items():
+            total += weight * features[..., _F[name]]
+        return total
+
+    def scores(
+        self, prepared: Prepared, progress: Progress = NULL_PROGRESS
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+        """(profile indices, scores (len, n_calls), explanation material) chunk by chunk."""
+        progress.start("scoring", len(prepared.profiles))
+        for idx in self.chunks(prepared):
+            feats, extra = self.features(prepared, idx)
+            scores = self.score_features(feats).astype(np.float32)
+            extra["features"] = feats
+            yield idx, scores, extra
+            progress.advance(len(idx))
+        progress.finish()
+
+    def rank(
+        self,
+        prepared: Prepared,
+        top_k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        explain: bool = True,
+        progress: Progress = NULL_PROGRESS,
+    ) -> list[list[RankedCall]]:
+        """The best `top_k` calls per profile (only where `allowed`, shape (n_profiles,
+        n_calls)), best first; ties go to the earlier call."""
+        result: list[list[RankedCall]] = [[] for _ in prepared.profiles]
+        for idx, scores, extra in self.scores(prepared, progress):
+            if allowed is not None:
+                scores = np.where(allowed[idx], scores, -np.inf)
+            offsets = np.concatenate([[0], np.cumsum(extra["sizes"])])
+            for r, i in enumerate(idx):
+                if prepared.profiles[i].is_empty():
+                    continue
+                order = top_indices(scores[r], top_k)
+                ranked = []
+                for j in order:
+                    if not np.isfinite(scores[r, j]):
+                        break
+                    item = RankedCall(int(j), float(scores[r, j]))
+                    if explain:
+                        block = extra["dense"][offsets[r] : offsets[r + 1]]
+                        units = extra["units"][offsets[r] : offsets[r + 1]]
+                        item.explanation = self.explain(
+                            prepared, int(i), int(j), units, block[:, j], extra["features"][r, j]
+                        )
+                    ranked.append(item)
+                result[i] = ranked
+        return result
+
+    # --- explanations ----------------------------------------------------------------------------
+
+    def explain(
+        self,
+        prepared: Prepared,
+        i: int,
+        j: int,
+        units: np.ndarray,
+        unit_scores: np.ndarray,
+        feats: np.ndarray,
+    ) -> dict[str, Any]:
+        """The member passage and call passage that matched best, shared terms, track record."""
+        call = prepared.calls[j]
+        group = prepared.groups[prepared.profile_group[i]]
+        explanation: dict[str, Any] = {
+            "member_source": "",
+            "member_passage": "",
+            "call_passage": "",
+            "shared_terms": shared_terms(
+                prepared.lexical, prepared.profile_tfidf[i], prepared.call_tfidf[j], k=5
+            ),
+            "parts": {
+                "dense": round(float(feats[_F["dense_top3"]]), 4),
+                "lexical": round(float(feats[_F["lexical"]]), 4),
+                "destination": round(float(feats[_F["dest_profile"]]), 4),
+                "track": round(float(feats[_F["dest_share"]]), 4),
+            },
+        }
+        if len(units):
+            unit = prepared.units[int(units[int(np.argmax(unit_scores))])]
+            member_vecs = group.cache.encode(unit.passages)
+            call_vecs = group.call_passage_vectors[j]
+            if len(member_vecs) and len(call_vecs):
+                sims = member_vecs @ call_vecs.T
+                a, b = np.unravel_index(int(np.argmax(sims)), sims.shape)
+                explanation["member_passage"] = short_text(unit.passages[a])
+                explanation["call_passage"] = short_text(group.call_passages[j][b])
+            explanation["member_source"] = unit.kind if unit.kind != "project" else f"project: {short_text(unit.label, 80)}"
+        track = _track_sentence(prepared, i, j)
+        if track:
+            explanation["track"] = track
+        explanation["reason"] = _reason_line(explanation, call)
+        return explanation
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _copy_stats(s: EncodeStats) -> EncodeStats:
+    return EncodeStats(s.requested, s.cached, s.computed)
+
+
+def _align(features: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Columns of `features` in the order of a model trained on a different feature list;
+    features the matcher no longer computes are zero."""
+    out = np.zeros(features.shape[:-1] + (len(names),), dtype=np.float32)
+    for k, name in enumerate(names):
+        if name in _F:
+            out[..., k] = features[..., _F[name]]
+    return out
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first; equal scores keep index order."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        # argpartition breaks ties arbitrarily: take everything tied with the k-th too
+        kth = scores[part].min()
+        part = np.flatnonzero(scores >= kth)
+    else:
+        part = np.arange(len(scores))
+    order = part[np.lexsort((part, -scores[part]))]
+    return order[:k]
+
+
+def _top_mean(matrix: np.ndarray, k: int) -> np.ndarray:
+    if matrix.shape[0] <= k:
+        return matrix.mean(0)
+    return np.partition(matrix, matrix.shape[0] - k, axis=0)[-k:].mean(0)
+
+
+def _segment_means(vectors: np.ndarray, sizes: list[int], dim: int) -> np.ndarray:
+    out = np.zeros((len(sizes), dim), dtype=np.float32)
+    start = 0
+    for r, size in enumerate(sizes):
+        if size:
+            vec = vectors[start : start + size].mean(0)
+            norm = np.linalg.norm(vec)
+            out[r] = vec / norm if norm else vec
+        start += size
+    return out
+
+
+def short_text(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def _profile_units(profile: Profile, embedder: Any) -> list[_Unit]:
+    units: list[_Unit] = []
+    texts = [profile.description]
+    texts += [f"{p.title.strip().rstrip('.')}. {p.summary}".strip() for p in profile.projects]
+    split = split_passages(texts, embedder)
+    for passage in split[0][:DESCRIPTION_PASSAGES]:
+        units.append(_Unit("description", "description", [passage], passage))
+    keywords = [k.strip() for k in profile.keywords if k and k.strip()]
+    if keywords:
+        text = "; ".join(keywords)
+        units.append(_Unit("keywords", "keywords", [text], text))
+    for project, passages in zip(profile.projects, split[1:], strict=True):
+        if not passages:
+            continue
+        lexical = "\n".join(
+            x for x in (project.title, project.summary, project.keywords, "; ".join(project.fields)) if x
+        )
+        units.append(_Unit("project", project.title or passages[0], passages[:PROJECT_PASSAGES], lexical))
+    return units
+
+
+def _track_tables(
+    profiles: Sequence[Profile], calls: Sequence[CallDoc]
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, np.ndarray], list[Any]]:
+    """Per profile, counts of past projects per code; per call, its code's column.
+
+    Column -1 (the last) is an always-zero column for calls whose code is unknown.
+    """
+    call_places = [c.place() for c in calls]
+    call_values = {
+        "part": [p.part for p in call_places],
+        "dest": [p.destination for p in call_places],
+        "call": [p.call for p in call_places],
+        "kind": [action_kind(c.type_of_action) for c in calls],
+    }
+    codes = {k: sorted({v for v in vals if v}) for k, vals in call_values.items()}
+    position = {k: {v: i for i, v in enumerate(vs)} for k, vs in codes.items()}
+    counts = {k: np.zeros((len(profiles), len(vs) + 1), dtype=np.float32) for k, vs in codes.items()}
+    track_n = np.zeros(len(profiles), dtype=np.float32)
+    kind_n = np.zeros(len(profiles), dtype=np.float32)
+    for i, profile in enumerate(profiles):
+        for project in profile.projects:
+            kind = action_kind(project.funding_scheme)
+            if kind:
+                kind_n[i] += 1
+                if kind in position["kind"]:
+                    counts["kind"][i, position["kind"][kind]] += 1
+            if not project.topic:
+                continue
+            place = parse_identifier(project.topic)
+            if not place.part:
+                continue
+            track_n[i] += 1
+            for key, value in (("part", place.part), ("dest", place.destination), ("call", place.call)):
+                if value in position[key]:
+                    counts[key][i, position[key][value]] += 1
+    call_codes = {
+        k: np.array([position[k].get(v, -1) if v else -1 for v in vals], dtype=np.int64)
+        for k, vals in call_values.items()
+    }
+    return counts, track_n, kind_n, call_codes, call_places
+
+
+def _track_sentence(prepared: Prepared, i: int, j: int) -> str:
+    if prepared.track_n[i] == 0:
+        return ""
+    place = prepared.call_places[j]
+    dest = prepared.track_counts["dest"][i][prepared.call_codes["dest"][j]]
+    if dest:
+        return f"{int(dest)} past project{'s' if dest > 1 else ''} in this destination ({place.destination})"
+    part = prepared.track_counts["part"][i][prepared.call_codes["part"][j]]
+    if part:
+        return f"{int(part)} past project{'s' if part > 1 else ''} in {place.part}"
+    return ""
+
+
+def _reason_line(explanation: dict[str, Any], call: CallDoc) -> str:
+    """One line for an email: shared terms, the best matching member text, track record."""
+    pieces = []
+    if explanation["shared_terms"]:
+        pieces.append("shared terms: " + ", ".join(explanation["shared_terms"][:4]))
+    source = explanation.get("member_source") or ""
+    if source.startswith("project: "):
+        pieces.append(f"your project \u201c{short_text(source[9:], 60)}\u201d")
+    elif explanation.get("member_passage"):
+        pieces.append(f"your {source or 'profile'}: \u201c{short_text(explanation['member_passage'], 70)}\u201d")
+    if explanation.get("track"):
+        pieces.append(explanation["track"])
+    return "; ".join(pieces)
