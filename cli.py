@@ -440,6 +440,63 @@ def matches_export(app: App, fmt: str, member_id: str | None, run_id: int | None
     n = export_matches(app.db, output, fmt, member_id=member_id, run_id=run_id)
     click.echo(f"{n} matches exported", err=True)
 
+
+@main.group(cls=Group)
+def evaluate() -> None:
+    """Measure matching quality on real outcomes (CORDIS), train the ranker."""
+
+
+@evaluate.command("cordis")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--task", type=click.Choice(["a"]), default="a", show_default=True,
+              help="a: which topic did the organisation win (topic matching).")
+@click.option("--rankings", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one JSON line per query: query_id and the 100 best topic ids.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
+@click.option("--folds", type=click.IntRange(min=2),
+              help="Re-train the ranker on K folds of target topics and rank each fold with the "
+              "model that never saw it (held-out numbers).")
+@click.option("--ranker", "ranker_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A ranker file (default: the shipped one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def evaluate_cordis_command(app: App, folder: Path, task: str, rankings: Path | None,
+                            limit: int | None, folds: int | None, ranker_path: Path | None,
+                            as_json: bool) -> None:
+    """Rank each query's candidate topics with the matcher; print MRR and Recall@1/5/10."""
+    import json
+
+    from horizon_match.evaluation import evaluate_cordis
+    from horizon_match.ranker import RankerModel
+
+    model = RankerModel.load(ranker_path) if ranker_path else None
+    report = evaluate_cordis(app.db, app.settings, folder, task=task, limit=limit,
+                             rankings=rankings, model=model, folds=folds,
+                             progress=app.progress())
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
+
+
+@evaluate.command("train-ranker")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to save it (default: the shipped horizon_match/artefacts/matching_ranker.npz).")
+@click.option("--hidden", type=click.IntRange(min=0), default=32, show_default=True,
+              help="Hidden units of the scoring network (0: linear).")
+@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@pass_app
+def evaluate_train_ranker(app: App, folder: Path, output: Path | None, hidden: int,
+                          epochs: int) -> None:
+    """Train the matching ranker on a CORDIS folder's outcomes (task A queries) and save it."""
+    from horizon_match.evaluation import train_ranker_from_cordis
+    from horizon_match.ranker import DEFAULT_RANKER_PATH
+    from horizon_match.training import TrainingOptions
+
+    target = output or DEFAULT_RANKER_PATH
+    model = train_ranker_from_cordis(app.db, app.settings, folder, target,
+                                     options=TrainingOptions(hidden=hidden, epochs=epochs),
+                                     progress=app.progress())
+    click.echo(f"ranker trained on {model.meta.get('examples')} examples, saved to {target}")
+
 # --- consortia ----------------------------------------------------------------------------
 
 

@@ -276,8 +276,12 @@ class EmbedderSet:
     english: tuple[str, ...] = ("en",)
 
     def for_language(self, language: str | None) -> Embedder:
-        lang = (language or "").strip().lower()[:2]
-        if not lang or lang in self.english:
+        lang = (language or "").strip().lower()
+        # "und": the detector could not tell (no letters); treat like English
+        if not lang or lang == "und" or lang[:2] in self.english:
+            return self.default
+        lang = lang[:2]
+        if lang in self.english:
             return self.default
         if lang in self.by_language:
             return self.by_language[lang]

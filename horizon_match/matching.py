@@ -1,12 +1,10 @@
-"""Members x calls: eligibility first, then dense + lexical + track-record scores, explained.
+"""Members x calls, as stored: eligibility and preferences first, then the matcher, stored.
 
-`Matcher` is the one scoring path: `run_matching` (the `match` command and the weekly job)
-uses it on stored members and calls. Dense similarity compares each member passage with every
-call passage; a member passage counts by its best call passage, and the member's score is the
-mean of its best three passages, so twenty unrelated projects do not dilute a strong one and a
-single stray sentence does not win alone. Lexical TF-IDF makes exact technical terms count; the
-track record rewards calls in the corners of the work programme (programme part, destination,
-type of action) where the member has won before.
+`run_matching` reads the members (their description, keywords, own past projects and CORDIS
+history) and the calls open or forthcoming on the matching date, hides per member the calls
+its preferences or the calls' stated conditions rule out (counted by reason), ranks the rest
+with `horizon_match.scoring.Matcher` (the same code the CORDIS evaluation measures) and stores
+the run with each member's best calls, scores, ranks, explanations and flags.
 """
 
 from __future__ import annotations
@@ -16,232 +14,79 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 from sqlalchemy import delete, func, select
 
+from horizon_match.call_filters import CallFacts, MemberFacts, condition_flags, hidden_reason
+from horizon_match.call_records import deadlines_from_json
 from horizon_match.config import Settings
 from horizon_match.db import Database
 from horizon_match.embedding import (
+    Embedder,
     EmbedderSet,
     EmbeddingCache,
     EncodeStats,
     detect_language,
     load_embedder_set,
-    split_passages,
 )
 from horizon_match.errors import InputError, NotFoundError
-from horizon_match.features import TrackRecord, action_kind, parse_identifier, track_features
-from horizon_match.lexical import LexicalIndex, cosine, shared_terms
 from horizon_match.members import member_profile_texts
 from horizon_match.progress import NULL_PROGRESS, Progress
+from horizon_match.ranker import RankerModel, load_ranker
+from horizon_match.scoring import CallDoc, Matcher, PastProject, Profile
 from models.tables import Call, Match, Member, Run
-from scrapers.ft_portal import derive_status
 
-# Weights of the three signals (each in [0, 1] before weighting).
-WEIGHTS = {"dense": 0.55, "lexical": 0.30, "track": 0.15}
-TOP_PASSAGES = 3
-
-
-@dataclass
-class Profile:
-    member_id: str
-    language: str | None
-    passages: list[str]  # description, keywords, each project (title + summary)
-    text: str  # everything, for the lexical score
-    track: TrackRecord
-    country: str | None = None
-    organisation_type: str | None = None
-    preferences: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class CallText:
-    call_id: int
-    identifier: str
-    title: str
-    text: str
-    type_of_action: str | None
-    destination: str | None
-    programme: str | None = None
-    budget: float | None = None
-    deadline: datetime | None = None
-    conditions: str = ""
-
-
-@dataclass
-class Scored:
-    call_id: int
-    score: float
-    parts: dict[str, float]
-    explanation: dict[str, Any]
+EXPORT_COLUMNS = ["member", "call", "title", "score", "rank", "deadline", "explanation"]
 
 
 @dataclass
 class MatchSummary:
     run_id: int
     members: int = 0
-    calls: int = 0
+    calls: int = 0  # calls open on the matching date, scored for at least one member
     matches: int = 0
+    # member id -> reason -> number of calls hidden (closed, programme, type of action, ...)
     hidden: dict[str, dict[str, int]] = field(default_factory=dict)
     embedded: EncodeStats = field(default_factory=EncodeStats)
     warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        hidden = sum(sum(v.values()) for v in self.hidden.values())
+        hidden = sum(n for v in self.hidden.values() for why, n in v.items() if why != "closed")
         return (
             f"run {self.run_id}: {self.matches} matches for {self.members} members over "
-            f"{self.calls} eligible calls ({hidden} member/call pairs hidden by eligibility or "
-            f"preferences); embedded {self.embedded.computed} new passages, "
+            f"{self.calls} open calls ({hidden} member/call pairs hidden by preferences or "
+            f"conditions); embedded {self.embedded.computed} new passages, "
             f"{self.embedded.cached} from the cache"
         )
 
 
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-class Matcher:
-    """Scores profiles against calls with one embedder set and a lexical index fitted per run."""
-
-    def __init__(self, embedders: EmbedderSet, caches: dict[str, Any]) -> None:
-        self.embedders = embedders
-        self.caches = caches  # embedder name -> EmbeddingCache / MemoryCache
-
-    def _encode(self, language: str | None, texts: list[str], progress: Progress) -> np.ndarray:
-        embedder = self.embedders.for_language(language)
-        return self.caches[embedder.name].encode(texts, progress)
-
-    def score(
-        self, profiles: Sequence[Profile], calls: Sequence[CallText], progress: Progress = NULL_PROGRESS
-    ) -> list[list[Scored]]:
-        """For each profile, every call scored (same order as `calls`)."""
-        if not calls or not profiles:
-            return [[] for _ in profiles]
-        index = LexicalIndex()
-        counts = index.fit_counts([c.text for c in calls] + [p.text for p in profiles])
-        weighted = index.weigh(counts)
-        call_rows, profile_rows = weighted[: len(calls)], weighted[len(calls) :]
-        lexical = cosine(profile_rows, call_rows)
-        places = [(parse_identifier(c.identifier), action_kind(c.type_of_action)) for c in calls]
-
-        call_passages: dict[str, tuple[np.ndarray, list[str], np.ndarray]] = {}
-        out: list[list[Scored]] = []
-        progress.start("scoring members", len(profiles))
-        for i, profile in enumerate(profiles):
-            embedder = self.embedders.for_language(profile.language)
-            if embedder.name not in call_passages:
-                pieces = split_passages([c.text for c in calls], embedder)
-                owner = np.array([j for j, ps in enumerate(pieces) for _ in ps], dtype=np.int64)
-                flat = [p for ps in pieces for p in ps]
-                vectors = self._encode(profile.language, flat, NULL_PROGRESS)
-                call_passages[embedder.name] = (vectors, flat, owner)
-            c_vec, c_text, c_owner = call_passages[embedder.name]
-            m_pieces = [p for ps in split_passages(profile.passages, embedder) for p in ps]
-            dense = np.zeros(len(calls), dtype=np.float32)
-            best_pair: list[tuple[int, int]] = [(-1, -1)] * len(calls)
-            if m_pieces and len(c_vec):
-                m_vec = self._encode(profile.language, m_pieces, NULL_PROGRESS)
-                sims = m_vec @ c_vec.T  # (member passages, call passages)
-                # best call passage per (member passage, call)
-                best = np.full((len(m_pieces), len(calls)), -1.0, dtype=np.float32)
-                arg = np.zeros((len(m_pieces), len(calls)), dtype=np.int64)
-                for j in range(len(calls)):
-                    cols = np.flatnonzero(c_owner == j)
-                    if len(cols):
-                        block = sims[:, cols]
-                        arg[:, j] = cols[block.argmax(1)]
-                        best[:, j] = block.max(1)
-                k = min(TOP_PASSAGES, len(m_pieces))
-                top = -np.sort(-best, axis=0)[:k]
-                dense = np.clip(top.mean(0), 0.0, 1.0)
-                which = best.argmax(0)
-                best_pair = [(int(which[j]), int(arg[which[j], j])) for j in range(len(calls))]
-            track = track_features(profile.track, places)
-            # share of past projects in the call's destination / programme part and type
-            track_score = np.clip(
-                0.5 * track[:, 2] + 0.3 * track[:, 0] + 0.2 * track[:, 7], 0.0, 1.0
-            )
-            total = (
-                WEIGHTS["dense"] * dense + WEIGHTS["lexical"] * lexical[i] + WEIGHTS["track"] * track_score
-            )
-            row: list[Scored] = []
-            for j, call in enumerate(calls):
-                mp, cp = best_pair[j]
-                row.append(
-                    Scored(
-                        call_id=call.call_id,
-                        score=float(total[j]),
-                        parts={
-                            "dense": float(dense[j]),
-                            "lexical": float(lexical[i, j]),
-                            "track": float(track_score[j]),
-                        },
-                        explanation={
-                            "member_passage": _short(m_pieces[mp]) if mp >= 0 else "",
-                            "call_passage": _short(c_text[cp]) if cp >= 0 else "",
-                            "shared_terms": [],
-                        },
-                    )
-                )
-            # shared terms only for the calls that will be shown
-            for j in np.argsort(-total)[:50]:
-                row[j].explanation["shared_terms"] = shared_terms(
-                    index, profile_rows[i], call_rows[j]
-                )
-            out.append(row)
-            progress.advance()
-        progress.finish()
-        return out
-
-
-# --- eligibility and preferences --------------------------------------------------------------
-
-
-def hidden_reason(profile: Profile, call: CallText, as_of: datetime) -> str | None:
-    """Why a call is not shown to a member, or None when it is eligible."""
-    if call.deadline is None or call.deadline <= as_of:
-        return "closed"
-    prefs = profile.preferences or {}
-    programmes = [p.upper() for p in prefs.get("programmes") or []]
-    if programmes and (call.programme or "").upper() not in programmes:
-        return "programme"
-    kinds = {action_kind(t) for t in prefs.get("types_of_action") or []}
-    if kinds and action_kind(call.type_of_action) not in kinds:
-        return "type of action"
-    low, high = prefs.get("budget_min"), prefs.get("budget_max")
-    if call.budget is not None and (
-        (low is not None and call.budget < float(low)) or (high is not None and call.budget > float(high))
-    ):
-        return "budget"
-    return None
-
-
-def flags_for(profile: Profile, call: CallText) -> list[str]:
-    """Warnings shown with a match: conditions that may exclude this member."""
-    flags = []
-    text = call.conditions.lower()
-    if profile.organisation_type == "company" and "only" in text and "universit" in text:
-        flags.append("conditions may restrict who can apply; check eligibility")
-    return flags
-
-
-# --- loading from the database ----------------------------------------------------------------
-
-
 def _as_datetime(value: date | datetime | None) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc).replace(tzinfo=None)
+        return datetime.now(UTC).replace(tzinfo=None)
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     return datetime.combine(value, time(0, 0))
 
 
-def load_profiles(db: Database, member_ids: Sequence[str] | None) -> tuple[list[Profile], list[str]]:
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _MemberRow:
+    profile: Profile
+    facts: MemberFacts
+
+
+def load_members(
+    db: Database, member_ids: Sequence[str] | None
+) -> tuple[list[_MemberRow], list[str]]:
+    """Profiles and facts of the members (all, or those named); warnings for thin profiles."""
     warnings: list[str] = []
+    rows: list[_MemberRow] = []
     with db.session() as session:
         query = select(Member).order_by(Member.id)
         if member_ids:
@@ -253,83 +98,126 @@ def load_profiles(db: Database, member_ids: Sequence[str] | None) -> tuple[list[
                 raise NotFoundError(
                     f"no member with id {', '.join(missing)}; see `horizon-match members list`"
                 )
-        profiles = []
         for member in members:
             texts = member_profile_texts(session, member)
-            passages = [texts["description"]] if texts["description"].strip() else []
-            if texts["keywords"]:
-                passages.append(", ".join(texts["keywords"]))
-            for p in texts["projects"]:
-                passages.append(f"{p['title']}. {p['summary']}".strip())
-                if p.get("fields"):
-                    passages.append(", ".join(p["fields"]))
-            if not passages:
-                warnings.append(
-                    f"member {member.id} has no description, keywords or projects; it gets no "
-                    "matches until its profile is filled in"
+            org = member.organisation
+            projects = [
+                PastProject(
+                    title=p.get("title") or "",
+                    summary=p.get("summary") or "",
+                    topic=p.get("topic"),
+                    funding_scheme=p.get("funding_scheme"),
+                    fields=tuple(p.get("fields") or ()),
                 )
-            language = member.language or detect_language(texts["description"]) or "en"
-            profiles.append(
-                Profile(
-                    member_id=member.id,
-                    language=language,
-                    passages=passages,
-                    text="\n".join(passages),
-                    track=TrackRecord.of(
-                        [p.get("topic") for p in texts["projects"]],
-                        [p.get("funding_scheme") for p in texts["projects"]],
-                    ),
-                    country=member.organisation.country,
-                    organisation_type=member.organisation.organisation_type,
-                    preferences=dict(member.preferences or {}),
-                )
+                for p in texts["projects"]
+            ]
+            profile = Profile(
+                key=member.id,
+                description=texts["description"] or "",
+                keywords=tuple(texts["keywords"] or ()),
+                projects=projects,
+                organisation_type=org.organisation_type if org else None,
+                country=org.country if org else None,
+                language=member.language or _profile_language(texts),
             )
-    return profiles, warnings
+            if profile.is_empty():
+                warnings.append(
+                    f"member {member.id} has no description, keywords or past projects; it gets "
+                    "no matches until its profile is filled in (`horizon-match members import`)"
+                )
+            elif not profile.description.strip() and not profile.projects:
+                warnings.append(
+                    f"member {member.id} has only keywords; matches rest on them alone, a "
+                    "description or past projects would make them more precise"
+                )
+            facts = MemberFacts(
+                organisation_type=org.organisation_type if org else None,
+                size=org.size if org else None,
+                sme=org.sme if org else None,
+                country=org.country if org else None,
+                preferences=dict(member.preferences or {}),
+            )
+            rows.append(_MemberRow(profile, facts))
+    return rows, warnings
 
 
-def load_calls(db: Database, as_of: datetime) -> list[CallText]:
+def _profile_language(texts: dict[str, Any]) -> str | None:
+    sample = " ".join(
+        [texts.get("description") or ""]
+        + [p.get("title") or "" for p in texts.get("projects", []) if p.get("source") == "member"]
+    )
+    if not sample.strip():
+        sample = " ".join(texts.get("keywords") or [])
+    language = detect_language(sample)
+    return None if language in (None, "und") else language
+
+
+@dataclass
+class _CallRow:
+    call_id: int
+    doc: CallDoc
+    facts: CallFacts
+
+
+def load_calls(db: Database) -> list[_CallRow]:
     with db.session() as session:
         calls = list(session.scalars(select(Call).order_by(Call.identifier)))
     out = []
     for c in calls:
-        deadlines = sorted(datetime.fromisoformat(d["at"]).replace(tzinfo=None) for d in c.deadlines or [])
-        ahead = [d for d in deadlines if d > as_of]
-        status = derive_status(c.opening_date, deadlines, as_of)
-        if status == "closed" and not ahead:
-            deadline = deadlines[-1] if deadlines else None
-        else:
-            deadline = ahead[0] if ahead else None
-        text = "\n".join(x for x in (c.title, c.call_title or "", c.destination or "", c.description) if x)
-        out.append(
-            CallText(
-                call_id=c.id, identifier=c.identifier, title=c.title, text=text,
-                type_of_action=c.type_of_action, destination=c.destination,
-                programme=c.programme, budget=c.budget, deadline=deadline,
-                conditions=c.conditions or "",
-            )
+        deadlines = [d.at for d in deadlines_from_json(c.deadlines)]
+        doc = CallDoc(
+            key=c.identifier,
+            title=c.title or c.identifier,
+            destination=c.destination or "",
+            call_title=c.call_title or "",
+            description=c.description or "",
+            type_of_action=c.type_of_action,
+            keywords=tuple(c.keywords or ()),
+            call_identifier=c.call_identifier,
+            two_stage=len({d.stage for d in deadlines_from_json(c.deadlines)}) > 1,
         )
+        facts = CallFacts(
+            identifier=c.identifier,
+            programme=c.programme,
+            type_of_action=c.type_of_action,
+            budget=c.budget,
+            status=c.status,
+            opening_date=c.opening_date,
+            deadlines=deadlines,
+            text="\n".join(x for x in (c.conditions, c.description) if x),
+        )
+        out.append(_CallRow(c.id, doc, facts))
     return out
+
+
+# --- the run ----------------------------------------------------------------------------------
 
 
 def run_matching(
     db: Database,
     settings: Settings,
     *,
-    embedder: Any = None,
+    embedder: Embedder | EmbedderSet | None = None,
     member_ids: Sequence[str] | None = None,
     top_k: int = 20,
     as_of: date | datetime | None = None,
     progress: Progress = NULL_PROGRESS,
     run_id: int | None = None,
+    model: RankerModel | None = None,
 ) -> MatchSummary:
-    """Match members against the eligible calls as on `as_of` and store the top `top_k` each."""
+    """Match members against the calls open on `as_of` (default now); store the best `top_k`.
+
+    Creates a Run(kind="match") unless `run_id` is given (the weekly job's run). `model` is the
+    learned ranker (default: the shipped one).
+    """
     if top_k < 1:
         raise InputError(f"--top must be at least 1, not {top_k}")
     now = _as_datetime(as_of)
     embedders = EmbedderSet.of(embedder) if embedder is not None else load_embedder_set(settings)
     caches = {e.name: EmbeddingCache(db, e) for e in embedders.all()}
-    profiles, warnings = load_profiles(db, member_ids)
-    calls = load_calls(db, now)
+    ranker = model if model is not None else load_ranker(_ranker_path(settings))
+    members, warnings = load_members(db, member_ids)
+    calls = load_calls(db)
 
     own_run = run_id is None
     if own_run:
@@ -341,61 +229,105 @@ def run_matching(
             s.add(run)
             s.flush()
             run_id = run.id
-    summary = MatchSummary(run_id=run_id, members=len(profiles), warnings=warnings)
+    assert run_id is not None
+    summary = MatchSummary(run_id=run_id, members=len(members), warnings=warnings)
+    try:
+        _match_and_store(db, summary, members, calls, embedders, caches, ranker, top_k, now, progress)
+    except BaseException as exc:
+        if own_run:
+            with db.session() as s:
+                run = s.get(Run, run_id)
+                if run is not None:
+                    run.status = "failed"
+                    run.finished_at = _as_datetime(None)
+                    run.errors = [{"stage": "match", "error": str(exc)}]
+        raise
+    return summary
 
-    # Eligibility per member; the matcher scores each member against its eligible calls only.
-    shown: list[list[CallText]] = []
-    eligible_any: set[int] = set()
-    for profile in profiles:
+
+def _ranker_path(settings: Settings) -> Path | None:
+    path = (settings.extra or {}).get("matching_ranker")
+    return None if path is None else Path(path)
+
+
+def _match_and_store(
+    db: Database,
+    summary: MatchSummary,
+    members: list[_MemberRow],
+    calls: list[_CallRow],
+    embedders: EmbedderSet,
+    caches: dict[str, EmbeddingCache],
+    ranker: RankerModel | None,
+    top_k: int,
+    now: datetime,
+    progress: Progress,
+) -> None:
+    # eligibility per (member, call) before any scoring
+    allowed = np.zeros((len(members), len(calls)), dtype=bool)
+    for i, member in enumerate(members):
         reasons: Counter[str] = Counter()
-        keep = []
-        for call in calls:
-            reason = hidden_reason(profile, call, now)
+        for j, call in enumerate(calls):
+            reason = hidden_reason(call.facts, member.facts, now)
             if reason:
                 reasons[reason] += 1
             else:
-                keep.append(call)
-        summary.hidden[profile.member_id] = dict(reasons)
-        shown.append(keep)
-        eligible_any.update(c.call_id for c in keep)
-    summary.calls = len(eligible_any)
+                allowed[i, j] = True
+        summary.hidden[member.profile.key] = dict(reasons)
+    scored = np.flatnonzero(allowed.any(axis=0)) if len(members) else np.zeros(0, np.int64)
+    summary.calls = len(scored)
+    no_text = [calls[j].doc.key for j in scored if not calls[j].doc.description.strip()]
+    if no_text:
+        summary.warnings.append(
+            f"{len(no_text)} open call(s) have no description (e.g. {no_text[0]}); they are "
+            "matched on their title, destination and call title only"
+        )
 
-    open_calls = [c for c in calls if c.call_id in eligible_any]
-    position = {c.call_id: j for j, c in enumerate(open_calls)}
-    matcher = Matcher(embedders, caches)
-    scored = matcher.score(profiles, open_calls, progress)
-    for cache in caches.values():
-        summary.embedded.add(cache.stats)
+    ranked: list[list[Any]] = [[] for _ in members]
+    if len(scored) and members:
+        matcher = Matcher(embedders, dict(caches), ranker)
+        prepared = matcher.prepare(
+            [m.profile for m in members], [calls[j].doc for j in scored], progress
+        )
+        summary.embedded = prepared.stats
+        ranked = matcher.rank(prepared, top_k, allowed[:, scored], progress=progress)
 
     with db.session() as s:
-        # a re-run of the same run (crash recovery) replaces its matches
-        s.execute(delete(Match).where(Match.run_id == run_id, Match.member_id.in_([p.member_id for p in profiles])))
-        for profile, keep, row in zip(profiles, shown, scored, strict=True):
-            if not profile.passages:
-                continue
-            ranked = sorted((row[position[c.call_id]] for c in keep), key=lambda x: -x.score)[:top_k]
-            call_by_id = {c.call_id: c for c in keep}
-            for rank, item in enumerate(ranked, start=1):
-                explanation = dict(item.explanation, parts=item.parts)
+        # a resumed run replaces what it had stored for these members
+        s.execute(
+            delete(Match).where(
+                Match.run_id == summary.run_id,
+                Match.member_id.in_([m.profile.key for m in members]),
+            )
+        )
+        for member, items in zip(members, ranked, strict=True):
+            for rank, item in enumerate(items, start=1):
+                call = calls[int(scored[item.call_index])]
                 s.add(
                     Match(
-                        run_id=run_id, member_id=profile.member_id, call_id=item.call_id,
-                        score=round(item.score, 6), rank=rank, explanation=explanation,
-                        flags=flags_for(profile, call_by_id[item.call_id]),
+                        run_id=summary.run_id,
+                        member_id=member.profile.key,
+                        call_id=call.call_id,
+                        score=round(item.score, 6),
+                        rank=rank,
+                        explanation=item.explanation,
+                        flags=condition_flags(call.facts, member.facts),
                     )
                 )
                 summary.matches += 1
-        if own_run:
-            run = s.get(Run, run_id)
+        run = s.get(Run, summary.run_id)
+        if run is not None and run.kind == "match":
             run.status = "done"
             run.finished_at = _as_datetime(None)
             run.stats = {
-                "members": summary.members, "calls": summary.calls, "matches": summary.matches,
-                "embedded": summary.embedded.computed, "cached": summary.embedded.cached,
+                "members": summary.members,
+                "calls": summary.calls,
+                "matches": summary.matches,
+                "embedded": summary.embedded.computed,
+                "cached": summary.embedded.cached,
                 "hidden": summary.hidden,
+                "ranker": (ranker.meta.get("name", "learned") if ranker else "fallback weights"),
             }
-            run.errors = [{"stage": "match", "error": w} for w in warnings]
-    return summary
+            run.errors = [{"stage": "match", "warning": w} for w in summary.warnings]
 
 
 # --- reading stored matches -------------------------------------------------------------------
@@ -409,7 +341,32 @@ def latest_match_run(db: Database, member_id: str | None = None) -> int | None:
         return s.scalar(query)
 
 
-def list_matches(db: Database, *, member_id: str | None = None, run_id: int | None = None) -> list[dict[str, Any]]:
+def _deadline(call: Call, as_of: datetime | None) -> str:
+    times = sorted(d.at for d in deadlines_from_json(call.deadlines))
+    if not times:
+        return ""
+    if as_of is not None:
+        ahead = [t for t in times if t > as_of]
+        if ahead:
+            return ahead[0].date().isoformat()
+    return times[-1].date().isoformat()
+
+
+def explanation_line(explanation: dict[str, Any] | None) -> str:
+    """The stored one-line reason (built by the matcher), or one made from the parts."""
+    exp = explanation or {}
+    if exp.get("reason"):
+        return str(exp["reason"])
+    terms = exp.get("shared_terms") or []
+    pieces = [f"shared terms: {', '.join(terms)}"] if terms else []
+    if exp.get("member_passage"):
+        pieces.append(f"your \u201c{str(exp['member_passage'])[:80]}\u201d")
+    return "; ".join(pieces)
+
+
+def list_matches(
+    db: Database, *, member_id: str | None = None, run_id: int | None = None
+) -> list[dict[str, Any]]:
     """Matches of one run (default: the latest run that has any), best first per member."""
     if member_id:
         with db.session() as s:
@@ -419,6 +376,10 @@ def list_matches(db: Database, *, member_id: str | None = None, run_id: int | No
     if run_id is None:
         return []
     with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id}; see `horizon-match runs list`")
+        as_of = run.as_of
         query = (
             select(Match, Call)
             .join(Call, Call.id == Match.call_id)
@@ -429,35 +390,54 @@ def list_matches(db: Database, *, member_id: str | None = None, run_id: int | No
             query = query.where(Match.member_id == member_id)
         rows = []
         for m, c in s.execute(query):
-            exp = m.explanation or {}
-            reason = "; ".join(
-                x for x in (
-                    f"shared terms: {', '.join(exp.get('shared_terms') or [])}" if exp.get("shared_terms") else "",
-                    f"your \"{exp.get('member_passage', '')[:80]}\"" if exp.get("member_passage") else "",
-                ) if x
+            rows.append(
+                {
+                    "run": m.run_id,
+                    "member": m.member_id,
+                    "call": c.identifier,
+                    "title": c.title,
+                    "score": round(m.score, 4),
+                    "rank": m.rank,
+                    "deadline": _deadline(c, as_of),
+                    "explanation": explanation_line(m.explanation),
+                    "flags": list(m.flags or []),
+                    "details": dict(m.explanation or {}),
+                }
             )
-            rows.append({
-                "run": m.run_id, "member": m.member_id, "call": c.identifier, "title": c.title,
-                "score": round(m.score, 4), "rank": m.rank,
-                "deadline": c.next_deadline.date().isoformat() if c.next_deadline else "",
-                "explanation": reason, "flags": list(m.flags or []),
-                "details": exp,
-            })
         return rows
 
 
-EXPORT_COLUMNS = ["member", "call", "title", "score", "rank", "deadline", "explanation"]
+def hidden_counts(db: Database, member_id: str, run_id: int | None = None) -> dict[str, int]:
+    """How many calls a member's preferences and the calls' conditions hid in a run."""
+    run_id = run_id or latest_match_run(db, member_id)
+    if run_id is None:
+        return {}
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        stats = (run.stats or {}) if run is not None else {}
+    return {k: v for k, v in (stats.get("hidden", {}).get(member_id) or {}).items() if k != "closed"}
 
 
-def export_matches(db: Database, out: TextIO, fmt: str, *, member_id: str | None = None, run_id: int | None = None) -> int:
+def export_matches(
+    db: Database,
+    out: TextIO,
+    fmt: str,
+    *,
+    member_id: str | None = None,
+    run_id: int | None = None,
+) -> int:
+    """Write matches as JSONL (with the full explanation) or CSV; returns how many."""
+    if fmt not in ("jsonl", "csv"):
+        raise InputError(f"unknown export format {fmt!r}; use jsonl or csv")
     rows = list_matches(db, member_id=member_id, run_id=run_id)
     if fmt == "jsonl":
         for r in rows:
-            out.write(json.dumps({k: r[k] for k in [*EXPORT_COLUMNS, "details"]}, ensure_ascii=False) + "\n")
-    elif fmt == "csv":
+            record = {k: r[k] for k in EXPORT_COLUMNS}
+            record["flags"] = r["flags"]
+            record["details"] = r["details"]
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    else:
-        raise InputError(f"unknown export format {fmt!r}; use jsonl or csv")
     return len(rows)

@@ -42,7 +42,7 @@ from horizon_match.embedding import (
 from horizon_match.features import ORGANISATION_TYPES, action_kind, parse_identifier
 from horizon_match.lexical import LexicalIndex, shared_terms
 from horizon_match.progress import NULL_PROGRESS, Progress
-from horizon_match.ranker import RankerModel
+from horizon_match.ranker import DestinationProfiles, RankerModel
 
 # a past project is embedded by its first passages: title and the opening of its summary say
 # what it is about (measured on CORDIS: as good as the whole text, at a third of the cost)
@@ -232,12 +232,43 @@ class Matcher:
         embedders: EmbedderSet,
         caches: dict[str, EmbeddingCache | MemoryCache] | None = None,
         model: RankerModel | None = None,
+        destinations: DestinationProfiles | None = None,
     ) -> None:
         self.embedders = embedders
         self.caches = caches if caches is not None else {
             e.name: MemoryCache(e) for e in embedders.all()
         }
         self.model = model
+        # destination profiles: given, else those of the learned model
+        self.destinations = destinations or (model.destinations if model is not None else None)
+        self._passages: dict[tuple[str, str], list[str]] = {}
+
+    def derive(
+        self, model: RankerModel | None = None, destinations: DestinationProfiles | None = None
+    ) -> Matcher:
+        """Another matcher with the same embedders, vector caches and passage memory."""
+        other = Matcher(self.embedders, self.caches, model, destinations)
+        other._passages = self._passages
+        return other
+
+    def split(self, texts: Sequence[str], embedder: Any) -> list[list[str]]:
+        """split_passages with a memory: the same text is tokenised once per run."""
+        missing = list(dict.fromkeys(t for t in texts if (embedder.name, t) not in self._passages))
+        if missing:
+            for text, passages in zip(missing, split_passages(missing, embedder), strict=True):
+                self._passages[(embedder.name, text)] = passages
+        return [self._passages[(embedder.name, t)] for t in texts]
+
+    def project_vectors(self, projects: Sequence[PastProject]) -> np.ndarray:
+        """Vectors of past projects as the default embedder sees them in profiles."""
+        embedder = self.embedders.default
+        passages = [
+            ps[:PROJECT_PASSAGES]
+            for ps in self.split([_project_text(p) for p in projects], embedder)
+        ]
+        flat = [p for ps in passages for p in ps]
+        vectors = self._cache(embedder.name).encode(flat) if flat else np.zeros((0, embedder.dim), np.float32)
+        return _segment_means(vectors, [len(ps) for ps in passages], embedder.dim)
 
     def _cache(self, name: str) -> EmbeddingCache | MemoryCache:
         if name not in self.caches:
@@ -270,7 +301,7 @@ class Matcher:
         for profile, name in zip(profiles, profile_group, strict=True):
             embedder = next(e for e in self.embedders.all() if e.name == name)
             ids = []
-            for unit in _profile_units(profile, embedder):
+            for unit in _profile_units(profile, embedder, self.split):
                 key = (name, tuple(unit.passages), unit.lexical_text)
                 if key not in seen:
                     seen[key] = len(units)
@@ -355,8 +386,8 @@ class Matcher:
         cache = self._cache(name)
         embedder = cache.embedder
         headers = [c.header() or c.key for c in calls]
-        header_passages = split_passages(headers, embedder)
-        desc_passages = split_passages([c.description for c in calls], embedder)
+        header_passages = self.split(headers, embedder)
+        desc_passages = self.split([c.description for c in calls], embedder)
         passages = [
             ([h[0]] if h else [c.key]) + d[:CALL_PASSAGES]
             for c, h, d in zip(calls, header_passages, desc_passages, strict=True)
@@ -460,10 +491,10 @@ class Matcher:
             out[:, :, _F[f"z_{name}"]] = np.where(sd > 1e-6, (x - mu) / np.maximum(sd, 1e-6), 0.0)
         return out, {"dense": dense, "sizes": sizes, "units": flat_units}
 
-    def _destination_model(self, group_name: str) -> Any:
-        if self.model is None or self.model.destinations is None:
+    def _destination_model(self, group_name: str) -> DestinationProfiles | None:
+        if self.destinations is None or self.destinations.model != group_name:
             return None
-        return self.model.destinations if self.model.destinations.model == group_name else None
+        return self.destinations
 
     def _fill_unavailable(self, out: np.ndarray, has_destinations: bool, group_name: str) -> None:
         """Signals the learned model cannot read for this embedder are set to their average."""
@@ -660,11 +691,15 @@ def short_text(text: str, limit: int = 160) -> str:
     return cut + "…"
 
 
-def _profile_units(profile: Profile, embedder: Any) -> list[_Unit]:
+def _project_text(project: PastProject) -> str:
+    title = project.title.strip().rstrip(".")
+    return f"{title}. {project.summary}".strip() if title else project.summary.strip()
+
+
+def _profile_units(profile: Profile, embedder: Any, splitter: Any) -> list[_Unit]:
     units: list[_Unit] = []
-    texts = [profile.description]
-    texts += [f"{p.title.strip().rstrip('.')}. {p.summary}".strip() for p in profile.projects]
-    split = split_passages(texts, embedder)
+    texts = [profile.description] + [_project_text(p) for p in profile.projects]
+    split = splitter(texts, embedder)
     for passage in split[0][:DESCRIPTION_PASSAGES]:
         units.append(_Unit("description", "description", [passage], passage))
     keywords = [k.strip() for k in profile.keywords if k and k.strip()]
