@@ -448,30 +448,49 @@ def evaluate() -> None:
 
 @evaluate.command("cordis")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--task", type=click.Choice(["a"]), default="a", show_default=True,
-              help="a: which topic did the organisation win (topic matching).")
+@click.option("--task", type=click.Choice(["a", "b"]), default="a", show_default=True,
+              help="a: which topic did the organisation win (topic matching); "
+              "b: who were the coordinator's partners (consortium suggestions).")
 @click.option("--rankings", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one JSON line per query: query_id and the 100 best topic ids.")
+              help="Write one JSON line per query: query_id and the 100 best topic ids "
+              "(task b: the 50 best partner PICs, as \"ranked\").")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N queries.")
 @click.option("--folds", type=click.IntRange(min=2),
               help="Re-train the ranker on K folds of target topics and rank each fold with the "
               "model that never saw it (held-out numbers).")
+@click.option("--ablation", is_flag=True,
+              help="With --folds: also train and evaluate the ranker on subsets of the signals.")
 @click.option("--ranker", "ranker_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A ranker file (default: the shipped one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_app
 def evaluate_cordis_command(app: App, folder: Path, task: str, rankings: Path | None,
-                            limit: int | None, folds: int | None, ranker_path: Path | None,
-                            as_json: bool) -> None:
-    """Rank each query's candidate topics with the matcher; print MRR and Recall@1/5/10."""
+                            limit: int | None, folds: int | None, ablation: bool,
+                            ranker_path: Path | None, as_json: bool) -> None:
+    """Rank each query's candidate topics with the matcher; print MRR and Recall@1/5/10.
+
+    With --task b: rank partner organisations for each query's topic and coordinator with the
+    consortium suggester; print Recall@10/20/50 and nDCG@20 of it, its ablations and two
+    baselines."""
     import json
+
+    if task == "b":  # --- consortia: task b -----------------------------------------------
+        from horizon_match.consortia_eval import evaluate_partners
+
+        if folds or ranker_path:
+            raise click.UsageError("--folds and --ranker apply to task a; the task b model is "
+                                   "cross-fitted already (see BENCHMARKS.md)")
+        result = evaluate_partners(app.db, app.settings, folder, rankings=rankings, limit=limit,
+                                   progress=app.progress())
+        click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.as_text())
+        return
 
     from horizon_match.evaluation import evaluate_cordis
     from horizon_match.ranker import RankerModel
 
     model = RankerModel.load(ranker_path) if ranker_path else None
     report = evaluate_cordis(app.db, app.settings, folder, task=task, limit=limit,
-                             rankings=rankings, model=model, folds=folds,
+                             rankings=rankings, model=model, folds=folds, ablation=ablation,
                              progress=app.progress())
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else report.table())
 
@@ -723,7 +742,8 @@ def runs_show(app: App, run_id: int) -> None:
         secs = f"{stage.seconds:.1f} s" if stage.seconds is not None else ""
         click.echo(f"  stage {stage.name:<10} {stage.status:<8} {secs:>9}")
         for key, value in stage.counts.items():
-            click.echo(f"      {key}: {value}")
+            if value is not None:
+                click.echo(f"      {key}: {value}")
         for note in stage.notes:
             click.echo(f"      note: {note}")
     if run.messages:

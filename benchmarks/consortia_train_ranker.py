@@ -1,7 +1,7 @@
-"""Train the partner ranking model shipped in horizon_match/ranker/partner_ranker.json.
+"""Train the partner ranking model shipped in horizon_match/artefacts/partner_ranker.json.
 
     python benchmarks/consortia_train_ranker.py [--folder ../shared/data/cordis_dev]
-        [--db sqlite:///data/bench-consortia.db] [--out horizon_match/ranker/partner_ranker.json]
+        [--db sqlite:///data/bench-consortia.db] [--out horizon_match/artefacts/partner_ranker.json]
 
 Training rows come from the task b queries of the folder, with exactly the features and the
 leave-one-out the product computes (horizon_match.partner_ranking.partner_features, every
@@ -30,6 +30,7 @@ from horizon_match.embedding import EmbeddingCache, load_embedder
 from horizon_match.partner_pool import attach_pool_vectors, pool_from_cordis
 from horizon_match.partner_ranking import (
     ALL_FEATURES,
+    FEATURES_VERSION,
     VARIANTS,
     PoolIndex,
     candidate_mask,
@@ -41,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDS = 2
 SIGNAL_NEGATIVES = 300
 RANDOM_NEGATIVES = 50
+# negatives from the top of a plain prescore (similar projects, history with the lead): the
+# hard cases a top-20 ranking has to get right
+HARD_NEGATIVES = 0
 PARAMS = dict(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
               l2_regularization=1.0, random_state=0)
 
@@ -53,9 +57,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folder", type=Path, default=ROOT.parent / "shared" / "data" / "cordis_dev")
     ap.add_argument("--db", default=f"sqlite:///{ROOT / 'data' / 'bench-consortia.db'}")
-    ap.add_argument("--out", type=Path, default=ROOT / "horizon_match" / "ranker" / "partner_ranker.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "horizon_match" / "artefacts" / "partner_ranker.json")
     ap.add_argument("--model", default="all-MiniLM-L6-v2")
+    ap.add_argument("--hard-negatives", type=int, default=HARD_NEGATIVES,
+                    help="per query, also the N negatives with the highest plain prescore")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="comma-separated feature sets to train (default: all)")
+    ap.add_argument("--max-iter", type=int, default=PARAMS["max_iter"])
+    ap.add_argument("--max-leaf-nodes", type=int, default=PARAMS["max_leaf_nodes"])
+    ap.add_argument("--signal-negatives", type=int, default=SIGNAL_NEGATIVES)
     args = ap.parse_args()
+    params = {**PARAMS, "max_iter": args.max_iter, "max_leaf_nodes": args.max_leaf_nodes}
 
     t0 = time.perf_counter()
     db = Database(args.db)
@@ -75,6 +87,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     signal_cols = [ALL_FEATURES.index(f) for f in (
         "text_vote", "shared_with_lead", "same_destination", "lead_expanded_vote", "two_hop")]
+    hard_cols = [ALL_FEATURES.index(f) for f in (
+        "text_vote", "lead_expanded_vote", "profile_call", "shared_with_lead")]
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     folds: list[np.ndarray] = []
@@ -93,10 +107,14 @@ def main() -> None:
         negatives = ok & ~positive
         with_signal = np.flatnonzero(negatives & (matrix[:, signal_cols].sum(axis=1) > 0))
         others = np.flatnonzero(negatives)
-        pick = np.concatenate([
-            rng.choice(with_signal, min(SIGNAL_NEGATIVES, with_signal.size), replace=False),
+        picks = [
+            rng.choice(with_signal, min(args.signal_negatives, with_signal.size), replace=False),
             rng.choice(others, min(RANDOM_NEGATIVES, others.size), replace=False),
-        ])
+        ]
+        if args.hard_negatives and with_signal.size:
+            prescore = matrix[with_signal][:, hard_cols].sum(axis=1)
+            picks.append(with_signal[np.argsort(-prescore, kind="stable")[:args.hard_negatives]])
+        pick = np.concatenate(picks)
         pick = np.unique(pick)
         chosen = np.concatenate([np.flatnonzero(positive), pick])
         rows.append(matrix[chosen])
@@ -112,12 +130,13 @@ def main() -> None:
     print(f"{X.shape[0]} training rows, {int(y.sum())} positives", flush=True)
 
     models = {}
-    for variant, names in VARIANTS.items():
+    for variant in args.variants.split(","):
+        names = VARIANTS[variant]
         cols = [ALL_FEATURES.index(f) for f in names]
         fold_models = []
         for f in range(FOLDS):
             train = fold != f  # the model for fold f's topics never sees them
-            clf = HistGradientBoostingClassifier(**PARAMS).fit(X[train][:, cols], y[train])
+            clf = HistGradientBoostingClassifier(**params).fit(X[train][:, cols], y[train])
             seen = sorted({t for g in range(FOLDS) if g != f for t in topics[g]})
             fold_models.append(from_sklearn(clf, names, seen))
         models[variant] = fold_models
@@ -127,9 +146,13 @@ def main() -> None:
         "trained_on": str(args.folder.name),
         "queries": len(queries),
         "rows": int(X.shape[0]),
-        "params": PARAMS,
+        "params": params,
+        "negatives": {"signal": args.signal_negatives, "random": RANDOM_NEGATIVES,
+                      "hard": args.hard_negatives},
         "embedding_model": cache.embedder.name,
         "folds": FOLDS,
+        "features_version": FEATURES_VERSION,
+        "features": list(ALL_FEATURES),
     })
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB, {time.perf_counter() - t0:.0f} s)")
 

@@ -15,7 +15,9 @@
    everything already delivered).
 
 Per-stage times come from the run's own record (`runs` table); peak memory is the child's
-ru_maxrss (wait4). Output: a Markdown table.
+ru_maxrss (wait4). Output: a Markdown table, with the machine's load average before each run
+and whether the learned matching ranker (horizon_match/artefacts/matching_ranker.npz) was
+there. `--prepare-only` builds the inputs and stops (nothing timed).
 """
 
 from __future__ import annotations
@@ -173,12 +175,16 @@ def run_child(db_file: Path, replay: Path, smtp_url: str) -> tuple[float, int, s
 
 
 def stage_times(db_file: Path) -> dict[str, float]:
+    """Seconds per stage of the latest weekly run, plus its status and stage errors."""
     from horizon_match.runs import list_runs
 
     db = Database(f"sqlite:///{db_file}")
     run = list_runs(db, limit=1, kind="weekly")[0]
     db.close()
-    return {s.name: s.seconds or 0.0 for s in run.stages} | {"status": run.status}  # type: ignore
+    times: dict = {s.name: s.seconds or 0.0 for s in run.stages}
+    times["status"] = run.status
+    times["failed"] = ", ".join(f"{s.name}: {s.error}" for s in run.stages if s.error)
+    return times
 
 
 def main() -> None:
@@ -186,8 +192,16 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=300)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--work", type=Path, default=ROOT / "data/bench/weekly")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="Build the replay folder and the base database, time nothing.")
     args = parser.parse_args()
     replay, base = prepare(args.work, args.members, args.calls)
+    if args.prepare_only:
+        print(f"prepared {replay} and {base}", file=sys.stderr)
+        return
+    from horizon_match.ranker import DEFAULT_RANKER_PATH
+
+    ranker = DEFAULT_RANKER_PATH.is_file()
     server = MailServer()
     controller = start_server(server)
     db_file = args.work / "run.db"
@@ -198,21 +212,27 @@ def main() -> None:
     try:
         for label in ("cold", "warm"):
             before = len(server.received)
+            load = os.getloadavg()
             seconds, rss, out = run_child(db_file, replay, server.url(timeout=30))
             print(out, file=sys.stderr)
             stages = stage_times(db_file)
-            rows.append((label, seconds, rss, stages, len(server.received) - before))
+            rows.append((label, seconds, rss, stages, len(server.received) - before, load))
     finally:
         controller.stop()
-    print(f"\n{args.members} members, {args.calls} calls, SQLite, "
-          f"{datetime.now(UTC):%Y-%m-%d}\n")
+    print(f"\n{args.members} members, {args.calls} calls, SQLite, {os.cpu_count()} CPUs, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; learned matching ranker "
+          f"{'present' if ranker else 'ABSENT (matching without it)'}\n")
     print("| run | total (wall) | scrape | match | consortia | digest | emails sent "
-          "| peak RSS | status |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for label, seconds, rss, st, sent in rows:
+          "| peak RSS | status | load avg before (1/5/15 min) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for label, seconds, rss, st, sent, load in rows:
         print(f"| {label} | {seconds:.1f} s | {st.get('scrape', 0):.1f} s | "
               f"{st.get('match', 0):.1f} s | {st.get('consortia', 0):.1f} s | "
-              f"{st.get('digest', 0):.1f} s | {sent} | {rss} MiB | {st['status']} |")
+              f"{st.get('digest', 0):.1f} s | {sent} | {rss} MiB | {st['status']} | "
+              f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} |")
+    for label, _, _, st, _, _ in rows:
+        if st.get("failed"):
+            print(f"\n{label}: {st['failed']}")
 
 
 if __name__ == "__main__":

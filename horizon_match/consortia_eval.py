@@ -29,6 +29,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from horizon_match.config import Settings
+from horizon_match.db import Database
 from horizon_match.errors import InputError, Problem, ValidationError
 from horizon_match.partner_pool import PartnerPool, VectorCache, attach_pool_vectors, pool_from_cordis
 from horizon_match.partner_ranking import (
@@ -37,6 +39,7 @@ from horizon_match.partner_ranking import (
     PoolIndex,
     baseline_lead_partners,
     baseline_most_active,
+    call_context,
     call_head_text,
     rank_partners,
 )
@@ -268,8 +271,9 @@ def evaluate_partner_ranking(
         if lead is None or np.setdiff1d(pool.org_projects(lead), exclude).size == 0:
             no_history += 1
         call = calls[query.topic]
+        ctx = call_context(index, call, exclude)  # shared by the variants
         for variant in variants:
-            ranked = rank_partners(call, lead, index, exclude=exclude, variant=variant)
+            ranked = rank_partners(call, lead, index, exclude=exclude, variant=variant, context=ctx)
             pics = [keys[i] for i in ranked.order[: max(RANKED_PER_QUERY, 50)]]
             scores[variant].add(pics, query)
             if variant == "combined" and rankings is not None:
@@ -287,6 +291,40 @@ def evaluate_partner_ranking(
         methods=methods, counted=dict(counted), seconds=round(time.perf_counter() - t0, 1),
         model=pool.vector_model or "",
     )
+
+
+def evaluate_partners(
+    db: Database,
+    settings: Settings,
+    folder: Path,
+    *,
+    rankings: Path | None = None,
+    limit: int | None = None,
+    scope: str = "topic",
+    variants: Sequence[str] = tuple(VARIANTS),
+    embedder: Any = None,
+    progress: Progress = NULL_PROGRESS,
+) -> PartnerEvalReport:
+    """Task b as `horizon-match evaluate cordis DIR --task b` runs it: project vectors through
+    the embedding cache of `db` (computed once), the settings' model (or `embedder`), the
+    suggester's rankings written to `rankings` as JSON lines."""
+    from horizon_match.embedding import EmbedderSet, EmbeddingCache, load_embedder
+
+    if embedder is None:
+        embedder = load_embedder(settings)
+    if isinstance(embedder, EmbedderSet):
+        embedder = embedder.default
+    cache = EmbeddingCache(db, embedder)
+    if rankings is None:
+        return evaluate_partner_ranking(folder, cache, scope=scope, variants=variants,
+                                        limit=limit, progress=progress)
+    try:
+        out = rankings.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{rankings}: cannot write the rankings file ({exc.strerror})") from exc
+    with out:
+        return evaluate_partner_ranking(folder, cache, scope=scope, variants=variants,
+                                        rankings=out, limit=limit, progress=progress)
 
 
 def left_out(pool: PartnerPool, by_topic: dict[str, list[int]], query: PartnerQuery,

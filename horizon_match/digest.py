@@ -369,10 +369,11 @@ def build_digest(digest: Digest, envelope: Envelope) -> EmailMessage:
         for m in digest.matches
     ]
     context["reminders"] = [_call_view(c, digest.as_of, lang) for c in digest.reminders]
+    calls = [m.call for m in digest.matches] + list(digest.reminders)
+    context["has_calendar"] = _has_calendar(calls, digest.as_of)
     msg = _new_message(digest.recipient, envelope, _digest_subject(digest, lang), "digest")
     msg.set_content(_render("digest.txt.j2", context))
     msg.add_alternative(_render("digest.html.j2", context), subtype="html")
-    calls = [m.call for m in digest.matches] + list(digest.reminders)
     _attach_calendar(msg, calls, digest.as_of, envelope.now, lang)
     return msg
 
@@ -391,6 +392,7 @@ def build_consortium_message(notice: ConsortiumNotice, envelope: Envelope) -> Em
         }
         for item in notice.calls
     ]
+    context["has_calendar"] = _has_calendar([c.call for c in notice.calls], notice.as_of)
     n = len(notice.calls)
     subject = (
         words["subject_consortium_one"] if n == 1 else words["subject_consortium_many"]
@@ -485,10 +487,15 @@ def build_ics(calls: Sequence[CallSummary], *, as_of: date, now: datetime, lang:
     return "".join(folded + "\r\n" for line in lines for folded in _ics_fold(line))
 
 
+def _has_calendar(calls: Sequence[CallSummary], as_of: date) -> bool:
+    """Whether the message gets a deadlines.ics (only when some deadline is still ahead)."""
+    return any(c.upcoming(as_of) for c in calls)
+
+
 def _attach_calendar(
     msg: EmailMessage, calls: Sequence[CallSummary], as_of: date, now: datetime, lang: str
 ) -> None:
-    if not any(c.upcoming(as_of) for c in calls):
+    if not _has_calendar(calls, as_of):
         return
     ics = build_ics(calls, as_of=as_of, now=now, lang=lang)
     msg.add_attachment(

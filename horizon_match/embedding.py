@@ -140,6 +140,13 @@ class SentenceTransformerEmbedder:
                     "`pip install 'sentence-transformers>=3,<7'`"
                 ) from exc
             try:
+                # the weights-loading bar of transformers would print on every run
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+                pass
+            try:
                 self._model = SentenceTransformer(str(self.path), device="cpu")
             except Exception as exc:
                 raise ModelUnavailableError(

@@ -24,7 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,47 @@ from horizon_match.errors import InputError
 from horizon_match.features import parse_identifier
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import DestinationProfiles, RankerModel, load_ranker
-from horizon_match.scoring import CallDoc, Matcher, PastProject, Profile
+from horizon_match.scoring import (
+    CALL_FEATURES,
+    DENSE_FEATURES,
+    FEATURES,
+    DESTINATION_FEATURES,
+    LEXICAL_FEATURES,
+    ORG_FEATURES,
+    ORG_KIND_FEATURES,
+    TRACK_NAMES,
+    CallDoc,
+    Matcher,
+    PastProject,
+    Profile,
+)
 from horizon_match.training import TrainingOptions, TrainingSet, collect, fit_ranker
 
 ORGANISATION_TYPES = {"HES": "university", "PRC": "company", "REC": "research", "PUB": "public", "OTH": "other"}
 RANKED_LENGTH = 100
+
+
+def _with_z(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(names) + tuple(f"z_{n}" for n in names)
+
+
+_DENSE = _with_z(DENSE_FEATURES)
+_LEXICAL = _with_z(LEXICAL_FEATURES)
+_TRACK = TRACK_NAMES
+_DESTINATIONS = _with_z(DESTINATION_FEATURES)
+# each variant is trained and evaluated exactly like the matcher, on a subset of the signals
+ABLATIONS: dict[str, tuple[str, ...] | None] = {
+    "dense only": _DENSE,
+    "lexical only": _LEXICAL,
+    "track record only": _TRACK,
+    "dense+lexical": _DENSE + _LEXICAL,
+    "+track record": _DENSE + _LEXICAL + _TRACK,
+    "+destination profiles": _DENSE + _LEXICAL + _TRACK + _DESTINATIONS,
+    # adding the call's type of action and the member's kind of organisation gives every
+    # feature: that is the matcher itself
+}
+assert set(_DENSE + _LEXICAL + _TRACK + _DESTINATIONS + CALL_FEATURES + ORG_FEATURES
+           + ORG_KIND_FEATURES) == set(FEATURES)
 _TITLE_ACTION = re.compile(r"\((RIA|IA|CSA|PCP|PPI|COFUND)\)\s*$", re.IGNORECASE)
 
 
@@ -295,12 +331,12 @@ class EvalReport:
         lines = [
             f"CORDIS task {self.task.upper()}: {self.queries} queries ({self.no_overlap} without "
             f"the target topic among the profile's own topics); ranker: {self.ranker}",
-            f"{'method':<10} {'subset':<11} {'MRR':>7} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'n':>7}",
+            f"{'method':<28} {'subset':<11} {'MRR':>7} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'n':>7}",
         ]
         for method, subsets in self.results.items():
             for subset, m in subsets.items():
                 lines.append(
-                    f"{method:<10} {subset:<11} {m['mrr']:>7.4f} {m['recall@1']:>7.4f} "
+                    f"{method:<28} {subset:<11} {m['mrr']:>7.4f} {m['recall@1']:>7.4f} "
                     f"{m['recall@5']:>7.4f} {m['recall@10']:>7.4f} {m['n']:>7}"
                 )
         lines.append(
@@ -340,6 +376,7 @@ def evaluate_cordis(
     rankings: Path | None = None,
     model: RankerModel | None = None,
     folds: int | None = None,
+    ablation: bool = False,
     options: TrainingOptions | None = None,
     embedder: Any = None,
     progress: Progress = NULL_PROGRESS,
@@ -347,7 +384,8 @@ def evaluate_cordis(
     """Rank every query's candidate topics with the matcher; report MRR / Recall@k.
 
     `model` defaults to the shipped ranker; `folds` re-trains it per fold of target topics
-    (held-out numbers). Vectors are cached in `db` like any run's.
+    (held-out numbers), and `ablation` (with folds) also trains it on subsets of the signals.
+    Vectors are cached in `db` like any run's.
     """
     started = time.perf_counter()
     data = read_cordis_folder(folder, task, limit)
@@ -365,14 +403,22 @@ def evaluate_cordis(
         notes.append(f"{data.missing_profile_projects} profile project(s) are not in projects.csv")
     overlap = np.array([data.overlaps(q) for q in data.queries])
     ranks = np.zeros(len(data.queries), dtype=np.int64)
+    variant_ranks: dict[str, np.ndarray] = {}
     ranked_lists: dict[int, list[str]] = {}
     seconds: dict[str, float] = {}
+    if ablation and not folds:
+        raise InputError("--ablation needs --folds (each variant is trained like the matcher)")
     if folds:
         if folds < 2:
             raise InputError("--folds must be at least 2")
         ranker_name = f"learned, re-trained on {folds} folds of target topics (held-out ranks)"
+        variants: dict[str, tuple[str, ...] | None] = {"matcher": None}
+        if ablation:
+            variants.update(ABLATIONS)
+        variant_ranks = {name: np.zeros(len(data.queries), dtype=np.int64) for name in variants}
         _cross_fitted(data, embedders, caches, folds, options or TrainingOptions(), overlap,
-                      ranks, ranked_lists, progress)
+                      variants, variant_ranks, ranked_lists, progress)
+        ranks = variant_ranks.pop("matcher")
     else:
         if model is None:
             model = load_ranker()
@@ -410,6 +456,8 @@ def evaluate_cordis(
         "matcher": {"all": metrics(ranks), "no_overlap": metrics(ranks[no])},
         "tfidf": {"all": metrics(base_ranks), "no_overlap": metrics(base_ranks[no])},
     }
+    for name, r in variant_ranks.items():
+        results[name] = {"all": metrics(r), "no_overlap": metrics(r[no])}
     seconds["total"] = round(time.perf_counter() - started, 1)
     return EvalReport(
         folder=str(folder),
@@ -452,13 +500,22 @@ def _cross_fitted(
     k: int,
     options: TrainingOptions,
     overlap: np.ndarray,
-    ranks: np.ndarray,
+    variants: dict[str, tuple[str, ...] | None],
+    ranks: dict[str, np.ndarray],
     ranked_lists: dict[int, list[str]],
     progress: Progress,
 ) -> None:
+    """Per fold of target topics: destination profiles and ranker(s) from the other folds'
+    outcomes only, then rank the fold's queries. `variants` name feature subsets (None = all);
+    the first one is the matcher whose top lists are kept."""
+    from horizon_match.scoring import top_indices
+
     fold_of = topic_folds(data.queries, k, options.seed)
     model_name = embedders.default.name
     base = Matcher(embedders, dict(caches))
+    main = next(iter(variants))
+    years = sorted({q.call_year for q in data.queries})
+    progress.start(f"cross-fitting on {k} folds", k)
     for fold in range(k):
         held = {t for t, f in fold_of.items() if f == fold}
         # the world the fold's model may know: no project of a held-out topic
@@ -467,7 +524,7 @@ def _cross_fitted(
         matcher = base.derive(destinations=dests)
         rng = np.random.default_rng(options.seed + fold)
         training = TrainingSet()
-        for year in sorted({q.call_year for q in data.queries}):
+        for year in years:
             calls = data.candidates(year)
             call_index = {c.topic: j for j, c in enumerate(calls)}
             train = [
@@ -479,17 +536,33 @@ def _cross_fitted(
             prepared = matcher.prepare([profiles[n] for n in keep], [c.call_doc() for c in calls])
             targets = [call_index[train[n].target_topic] for n in keep]
             collect(matcher, prepared, targets, training, rng, options.negatives)
-        ranker = fit_ranker(training, options, dests, {"model": model_name, "fold": fold})
-        scorer = base.derive(ranker)
-        for year in sorted({q.call_year for q in data.queries}):
+        models = {
+            name: fit_ranker(training, replace(options, features=feats), dests,
+                             {"model": model_name, "fold": fold})
+            for name, feats in variants.items()
+        }
+        del training
+        for year in years:
             calls = data.candidates(year)
+            call_index = {c.topic: j for j, c in enumerate(calls)}
             test = [i for i, q in enumerate(data.queries) if q.call_year == year and q.target_topic in held]
             if not test:
                 continue
-            prepared = scorer.prepare([data.profile(data.queries[i]) for i in test],
-                                      [c.call_doc() for c in calls])
-            _score_into(scorer, prepared, [data.queries[i] for i in test], test, calls, ranks,
-                        ranked_lists, progress)
+            prepared = matcher.prepare([data.profile(data.queries[i]) for i in test],
+                                       [c.call_doc() for c in calls])
+            for idx in matcher.chunks(prepared):
+                feats, _ = matcher.features(prepared, idx)
+                for name, model in models.items():
+                    scores = model.score(feats)
+                    for r, i in enumerate(idx):
+                        q = data.queries[test[i]]
+                        ranks[name][test[i]] = rank_of(scores[r], call_index[q.target_topic])
+                        if name == main:
+                            ranked_lists[test[i]] = [
+                                calls[j].topic for j in top_indices(scores[r], RANKED_LENGTH)
+                            ]
+        progress.advance()
+    progress.finish()
 
 
 def train_ranker_from_cordis(

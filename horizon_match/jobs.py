@@ -136,7 +136,7 @@ def _open_run(db: Database, options: WeeklyOptions, as_of: date) -> tuple[int, b
 
 
 def _stage_scrape(db: Database, settings: Settings, options: WeeklyOptions, run_id: int,
-                  as_of: date, progress: Progress, embedder: Any) -> object:
+                  as_of: date, progress: Progress, embedder: Callable[[], Any]) -> object:
     from horizon_match.ingest import ScrapeOptions, scrape
 
     now = datetime.combine(as_of, time(12)) if options.as_of else None
@@ -147,29 +147,31 @@ def _stage_scrape(db: Database, settings: Settings, options: WeeklyOptions, run_
 
 
 def _stage_match(db: Database, settings: Settings, options: WeeklyOptions, run_id: int,
-                 as_of: date, progress: Progress, embedder: Any) -> object:
+                 as_of: date, progress: Progress, embedder: Callable[[], Any]) -> object:
     from horizon_match.matching import run_matching
 
     with db.session() as s:  # a resumed stage starts clean
         s.execute(delete(Match).where(Match.run_id == run_id))
     return run_matching(
-        db, settings, embedder=embedder, top_k=options.top_k, as_of=as_of, progress=progress,
+        db, settings, embedder=embedder(), top_k=options.top_k, as_of=as_of, progress=progress,
         run_id=run_id,
     )
 
 
 def _stage_consortia(db: Database, settings: Settings, options: WeeklyOptions, run_id: int,
-                     as_of: date, progress: Progress, embedder: Any) -> object:
+                     as_of: date, progress: Progress, embedder: Callable[[], Any]) -> object:
     from horizon_match.consortia import suggest_consortia
 
     with db.session() as s:
         s.execute(delete(ConsortiumSuggestion).where(ConsortiumSuggestion.run_id == run_id))
     return suggest_consortia(
-        db, settings, embedder=embedder, as_of=as_of, progress=progress, run_id=run_id
+        db, settings, embedder=embedder(), as_of=as_of, progress=progress, run_id=run_id
     )
 
 
-StageFn = Callable[[Database, Settings, WeeklyOptions, int, date, Progress, Any], object]
+StageFn = Callable[
+    [Database, Settings, WeeklyOptions, int, date, Progress, Callable[[], Any]], object
+]
 _STAGE_FUNCS: dict[str, StageFn] = {
     "scrape": _stage_scrape,
     "match": _stage_match,
@@ -249,7 +251,14 @@ def _run_locked(
         took_over_from=holder.describe(utcnow()) if holder else None,
     )
     done_before = {n: r for n, r in stage_records(db, run_id).items() if r.status == DONE}
-    embedder = options.embedder
+    loaded: list[Any] = [options.embedder]
+
+    def embedder() -> Any:
+        # loaded inside the first stage that needs it, so a missing model is that stage's error
+        if loaded[0] is None:
+            loaded[0] = _load_embedder(settings)
+        return loaded[0]
+
     outcome: dict[str, str] = {}
     for name in STAGES:
         lock.check()
@@ -265,8 +274,6 @@ def _run_locked(
             report.stages.append(_skip(db, run_id, name, "matching failed in this run"))
             outcome[name] = "skipped"
             continue
-        if name in ("match", "consortia") and embedder is None:
-            embedder = _load_embedder(settings)
         if name == "digest":
             record, result = _run_stage(db, run_id, name, lambda: send_digests(
                 db, settings, as_of=as_of, run_id=run_id,
@@ -277,8 +284,8 @@ def _run_locked(
             report.send = result if isinstance(result, SendReport) else None
         else:
             fn = _STAGE_FUNCS[name]
-            record, _ = _run_stage(db, run_id, name, lambda fn=fn, emb=embedder: fn(
-                db, settings, options, run_id, as_of, progress, emb
+            record, _ = _run_stage(db, run_id, name, lambda fn=fn: fn(
+                db, settings, options, run_id, as_of, progress, embedder
             ))
         report.stages.append(record)
         outcome[name] = record.status

@@ -46,6 +46,7 @@ class LexicalIndex:
             dtype=np.float32,
         )
         self.idf = np.zeros(0, dtype=np.float32)
+        self._terms: np.ndarray | None = None
 
     def fit_counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Learn vocabulary and IDF from `texts`; returns their term counts."""
@@ -57,6 +58,7 @@ class LexicalIndex:
             self.counter.set_params(stop_words=None, token_pattern=r"(?u)\S+")
             counts = self.counter.fit_transform([*corpus, "empty"])[: len(corpus)]
         counts = counts.tocsr()
+        self._terms = None
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = counts.shape[0]
         self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
@@ -70,9 +72,13 @@ class LexicalIndex:
     def weigh(self, counts: sparse.spmatrix) -> sparse.csr_matrix:
         """Counts to L2-normalised TF-IDF rows (an all-zero row stays zero)."""
         m = sparse.csr_matrix(counts, dtype=np.float32, copy=True)
+        if m.shape[0] == 0:
+            return m
         m.data = 1.0 + np.log(m.data)
         m = m @ sparse.diags(self.idf)
-        return normalize(m).tocsr()
+        out = normalize(m).tocsr()
+        out.sum_duplicates()  # unique column indices per row, which shared_terms relies on
+        return out
 
     def combine(self, counts: sparse.csr_matrix, groups: Sequence[Sequence[int]]) -> sparse.csr_matrix:
         """TF-IDF rows of groups of texts, each group weighted as one concatenated text."""
@@ -86,7 +92,11 @@ class LexicalIndex:
 
     @property
     def terms(self) -> np.ndarray:
-        return self.counter.get_feature_names_out()
+        # built once per fit: scikit-learn rebuilds the whole vocabulary list on every call,
+        # which made explaining 300,000 matches take minutes
+        if self._terms is None:
+            self._terms = self.counter.get_feature_names_out()
+        return self._terms
 
 
 def cosine(profiles: sparse.csr_matrix, calls: sparse.csr_matrix) -> np.ndarray:
@@ -101,14 +111,31 @@ def shared_terms(
 
     A two-word phrase hides its single words, so 'digital twin' is not followed by 'twin'.
     """
-    product = profile_row.multiply(call_row).tocsr()
-    if product.nnz == 0:
+    return shared_terms_of_rows(index, sparse.csr_matrix(profile_row), 0, sparse.csr_matrix(call_row), 0, k)
+
+
+def shared_terms_of_rows(
+    index: LexicalIndex, profiles: sparse.csr_matrix, i: int, calls: sparse.csr_matrix, j: int,
+    k: int = 4,
+) -> list[str]:
+    """`shared_terms` of row i of `profiles` and row j of `calls`, read straight from the CSR
+    arrays (slicing a row out of a scipy matrix costs more than the whole computation, and an
+    explained run does this for every match)."""
+    a = slice(profiles.indptr[i], profiles.indptr[i + 1])
+    b = slice(calls.indptr[j], calls.indptr[j + 1])
+    common, ia, ib = np.intersect1d(
+        profiles.indices[a], calls.indices[b], assume_unique=True, return_indices=True
+    )
+    if len(common) == 0:
         return []
-    order = np.argsort(-product.data)
+    weights = profiles.data[a][ia] * calls.data[b][ib]
+    order = np.argsort(-weights, kind="stable")
     names = index.terms
     chosen: list[str] = []
     for idx in order:
-        term = str(names[product.indices[idx]])
+        if weights[idx] <= 0:
+            break
+        term = str(names[common[idx]])
         if any(term in other.split() or other in term.split() for other in chosen):
             continue
         if any(word in chosen for word in term.split()):

@@ -1,11 +1,13 @@
 """One weekly job at a time, on SQLite and PostgreSQL, and never stuck after a crash.
 
-The lock is a `job_locks` row naming its owner (host, pid) with a heartbeat a background
-thread refreshes. A later run takes the row over when its owner is certainly gone: the pid no
-longer exists on this host, or the heartbeat is older than `stale_after` (an owner on another
-host that died). On PostgreSQL the row is backed by a session advisory lock held on a dedicated
-connection: the server drops it the moment the owner's connection dies, so there stale means
-exactly "its process is gone".
+The lock is a `job_locks` row naming its owner (host, pid, and where the system tells it the
+process's start time, so a reused pid is not mistaken for the owner) with a heartbeat a
+background thread refreshes. A later run takes the row over when its owner is certainly gone:
+on this host, the pid no longer exists or now belongs to another process (a live owner on this
+host keeps the lock however late its heartbeat, e.g. while a long write holds SQLite); on
+another host, the heartbeat is older than `stale_after`. On PostgreSQL the row is backed by a
+session advisory lock held on a dedicated connection: the server drops it the moment the
+owner's connection dies, so there stale means exactly "its process is gone".
 """
 
 from __future__ import annotations
@@ -48,6 +50,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_start(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), or None where unknown;
+    with the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 and fields[19].isdigit() else None  # field 22
+
+
+def _owner_tag(pid: int) -> str:
+    """`host:pid:random[@start]`, the owner written into the lock row."""
+    start = _process_start(pid)
+    tag = uuid.uuid4().hex[:8] + (f"@{start}" if start else "")
+    return f"{socket.gethostname()}:{pid}:{tag}"
+
+
 @dataclass(frozen=True)
 class LockHolder:
     name: str
@@ -60,9 +81,21 @@ class LockHolder:
     def host(self) -> str:
         return self.owner.rsplit(":", 2)[0]
 
+    @property
+    def started(self) -> str | None:
+        """The owner process's start time as written by `_owner_tag`, if it was known."""
+        tag = self.owner.rsplit(":", 2)[-1]
+        return tag.split("@", 1)[1] if "@" in tag else None
+
     def is_stale(self, now: datetime, stale_after: timedelta) -> bool:
-        if self.host == socket.gethostname() and not _pid_alive(self.pid):
-            return True
+        if self.host == socket.gethostname():
+            if not _pid_alive(self.pid):
+                return True
+            if self.started is not None:
+                current = _process_start(self.pid)
+                if current is not None:
+                    # the same process: alive, keep out; another one: the pid was reused
+                    return current != self.started
         return now - self.heartbeat_at > stale_after
 
     def describe(self, now: datetime) -> str:
@@ -192,7 +225,7 @@ def acquire_lock(
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
 ) -> HeldLock:
     """Take the named lock or raise LockedError saying who holds it."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    owner = _owner_tag(os.getpid())
     pg_conn: Connection | None = None
     if db.dialect == "postgresql":
         pg_conn = db.engine.connect()

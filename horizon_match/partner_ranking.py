@@ -15,7 +15,13 @@ with sparse products over the pool's organisation x project matrix:
   (`lead_projects_on_call`, `lead_best_project`), the projects most similar to the lead's
   closest past projects (`lead_expanded_vote`), profile similarity to the lead
   (`profile_lead`);
-- priors: activity, share of coordinations, organisation type, SME flag, type of action.
+- priors: activity, share of coordinations, share of projects in consortia of three or more,
+  organisation type, SME flag, type of action. These are the organisation's constants, so they
+  are coarsened (see call_context): exact values would let the model recognise individual
+  organisations and learn who was a partner in the training data rather than why.
+
+Counts are measured in units of the pool's mean activity (`pool_unit`), so a pool of two
+years of projects does not look like twice the evidence to a model trained on one year.
 
 A gradient-boosted tree model (horizon_match.tree_model, trained by
 benchmarks/consortia_train_ranker.py) turns the features into one score. The feature sets
@@ -35,16 +41,21 @@ import numpy as np
 from scipy import sparse
 
 from horizon_match.eligibility import rule_for
+from horizon_match.errors import ModelUnavailableError
 from horizon_match.features import parse_identifier
 from horizon_match.partner_pool import PartnerPool
 from horizon_match.tree_model import CrossFitted, shipped_models
 
-TEXT_FEATURES = ("text_vote", "text_vote_narrow", "profile_call", "same_part", "same_destination")
+TEXT_FEATURES = (
+    "text_vote", "text_vote_narrow", "text_vote_consortia", "profile_call", "same_part",
+    "same_destination",
+)
 COLLAB_FEATURES = ("shared_with_lead", "two_hop", "same_country", "country_affinity")
 JOINT_FEATURES = ("lead_projects_on_call", "lead_best_project", "lead_expanded_vote", "profile_lead")
 PRIOR_FEATURES = (
-    "activity", "coordinated_share", "is_university", "is_company", "is_research", "is_public",
-    "is_sme", "action_kind",
+    "activity", "consortium_activity", "coordinated_share", "consortium_share", "is_university",
+    "is_company",
+    "is_research", "is_public", "is_sme", "action_kind",
 )
 ALL_FEATURES = TEXT_FEATURES + COLLAB_FEATURES + JOINT_FEATURES + PRIOR_FEATURES
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -53,6 +64,13 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "collaboration": COLLAB_FEATURES + PRIOR_FEATURES,
 }
 _ACTION_CODES = {"RIA": 1.0, "IA": 2.0, "CSA": 3.0}
+
+# The version of the feature definitions below. A model is only valid for the definitions it
+# was trained on (a tree threshold on `activity` means nothing once `activity` is measured
+# differently), so benchmarks/consortia_train_ranker.py records this number in the model file
+# and rank_partners refuses a model trained on other definitions. Bump it whenever a
+# feature's name, order or computation changes, and retrain.
+FEATURES_VERSION = 2
 
 # how many of the most similar projects vote (wide and narrow), and how sharply
 VOTE_WIDE, VOTE_NARROW, VOTE_POWER = 200, 30, 3
@@ -110,9 +128,12 @@ class PoolIndex:
     codes: dict[str, dict[str, int]] = field(default_factory=dict)
     profile_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     type_flags: dict[str, np.ndarray] = field(default_factory=dict)
+    team_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         self.profile_norms = np.linalg.norm(self.profile_sums, axis=1)
+        # beneficiaries per project (consortium size)
+        self.team_sizes = np.asarray(self.pool.beneficiaries.sum(axis=0)).ravel()
         types = self.pool.types
         self.type_flags = {
             t: (types == t).astype(np.float32) for t in ("university", "company", "research", "public")
@@ -172,6 +193,11 @@ def pool_unit(activity: np.ndarray) -> float:
     return max(0.1, round(float(active.mean()), 1)) if active.size else 1.0
 
 
+def _coarse(v: np.ndarray, steps: float) -> np.ndarray:
+    """Rounded to 1/steps."""
+    return (np.round(np.asarray(v, dtype=np.float64) * steps) / steps).astype(np.float32)
+
+
 def _scaled(v: np.ndarray) -> np.ndarray:
     peak = float(v.max()) if v.size else 0.0
     return v / peak if peak > 0 else v
@@ -219,6 +245,11 @@ def call_context(index: PoolIndex, call: CallQuery,
     sim[excluded] = -1.0
     F["text_vote"] = _scaled(B @ _top_weights(sim, VOTE_WIDE, VOTE_POWER))
     F["text_vote_narrow"] = _scaled(B @ _top_weights(sim, VOTE_NARROW, VOTE_POWER))
+    # the same among consortium projects only (single-beneficiary grants say who hosts
+    # fellows, not who joins teams)
+    in_consortium = index.team_sizes >= 3
+    F["text_vote_consortia"] = _scaled(
+        B @ _top_weights(np.where(in_consortium, sim, -1.0), VOTE_WIDE, VOTE_POWER))
 
     # profile = sum of an organisation's project vectors without the left-out ones
     sums = index.profile_sums
@@ -238,8 +269,15 @@ def call_context(index: PoolIndex, call: CallQuery,
     F["same_part"] = np.log1p((B @ ((index.part_of == part) * active)) / unit)
     F["same_destination"] = np.log1p((B @ ((index.destination_of == dest) * active)) / unit)
 
-    F["activity"] = np.log1p(np.maximum(activity, 0.0) / unit)
-    F["coordinated_share"] = np.where(activity > 0, coordinated / np.maximum(activity, 1.0), 0.0)
+    # The organisation's own constants are coarsened: exact values (47 projects, 12.8 %
+    # coordinated) would identify it, and the model would learn who was a partner in the
+    # training years instead of why.
+    F["activity"] = _coarse(np.log2(1.0 + np.maximum(activity, 0.0) / unit), 2.0)
+    held = np.maximum(activity, 1.0)
+    F["coordinated_share"] = _coarse(np.where(activity > 0, coordinated / held, 0.0), 10.0)
+    consortia = B @ (in_consortium * active)
+    F["consortium_share"] = _coarse(np.where(activity > 0, consortia / held, 0.0), 10.0)
+    F["consortium_activity"] = _coarse(np.log2(1.0 + consortia / unit), 2.0)
     F["is_university"] = index.type_flags["university"]
     F["is_company"] = index.type_flags["company"]
     F["is_research"] = index.type_flags["research"]
@@ -342,6 +380,22 @@ SIGNAL_FEATURES = ("text_vote", "same_destination", "shared_with_lead", "lead_ex
                    "lead_projects_on_call")
 
 
+def check_model(model: CrossFitted) -> None:
+    """Raise ModelUnavailableError unless `model` was trained on the features this code
+    computes (same version of the definitions, every feature known)."""
+    trained = model.meta.get("features_version")
+    unknown = [f for f in model.features if f not in ALL_FEATURES]
+    if trained != FEATURES_VERSION or unknown:
+        what = (f"features version {trained}" if trained is not None
+                else "features of an unversioned earlier definition")
+        raise ModelUnavailableError(
+            f"the partner ranking model ({model.name}) was trained on {what}, but this version "
+            f"of horizon-match computes features version {FEATURES_VERSION}"
+            + (f" (unknown features: {', '.join(unknown)})" if unknown else "")
+            + "; retrain it with `python benchmarks/consortia_train_ranker.py`"
+        )
+
+
 def rank_partners(
     call: CallQuery,
     lead: int | None,
@@ -358,6 +412,7 @@ def rank_partners(
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
     model = (models or shipped_models())[variant]
+    check_model(model)
     matrix, activity = partner_features(index, call, lead, exclude, context)
     columns = [ALL_FEATURES.index(f) for f in model.features]
     ok = candidate_mask(index.pool, activity, lead)

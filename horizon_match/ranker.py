@@ -92,16 +92,22 @@ class RankerModel:
     out_bias: float = 0.0
     destinations: DestinationProfiles | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # features the model may read (an ablation trains on a subset); None = all
+    used: np.ndarray | None = None
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores of feature rows `x` (..., n_features) -> (...)."""
-        z = (x - self.mean) / self.scale
+        shape = x.shape[:-1]
+        # one 2-D product: NumPy runs a stacked (3-D) matmul as a loop, 15x slower here
+        z = (x.reshape(-1, x.shape[-1]) - self.mean) / self.scale
+        if self.used is not None:
+            z = z * self.used
         if self.hidden_weights is not None:
             h = z @ self.hidden_weights
             h += self.hidden_bias
             np.maximum(h, 0.0, out=h)
-            return h @ self.out_weights + self.out_bias
-        return z @ self.out_weights + self.out_bias
+            return (h @ self.out_weights + self.out_bias).reshape(shape)
+        return (z @ self.out_weights + self.out_bias).reshape(shape)
 
     def neutral(self, name: str) -> float:
         """The value that contributes like an average case (used for unavailable features)."""
@@ -120,6 +126,8 @@ class RankerModel:
             arrays["hidden_weights"] = self.hidden_weights.astype(np.float32)
             arrays["hidden_bias"] = self.hidden_bias.astype(np.float32)
         meta = dict(self.meta, format=FORMAT_VERSION, features=list(self.features))
+        if self.used is not None:
+            meta["used"] = [f for f, u in zip(self.features, self.used, strict=True) if u]
         if self.destinations is not None:
             d = self.destinations
             # float16 halves the file; the profiles are compared by cosine, where it is exact
@@ -171,7 +179,12 @@ class RankerModel:
             out_weights=arrays["out_weights"],
             out_bias=float(arrays["out_bias"][0]),
             destinations=destinations,
-            meta={k: v for k, v in meta.items() if k not in ("features", "destinations")},
+            meta={k: v for k, v in meta.items() if k not in ("features", "destinations", "used")},
+            used=(
+                np.array([f in set(meta["used"]) for f in meta["features"]], dtype=np.float32)
+                if "used" in meta
+                else None
+            ),
         )
 
 

@@ -40,7 +40,7 @@ from horizon_match.embedding import (
     split_passages,
 )
 from horizon_match.features import ORGANISATION_TYPES, action_kind, parse_identifier
-from horizon_match.lexical import LexicalIndex, shared_terms
+from horizon_match.lexical import LexicalIndex, shared_terms_of_rows
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import DestinationProfiles, RankerModel
 
@@ -424,7 +424,8 @@ class Matcher:
         n_calls = len(prepared.calls)
         out = np.zeros((len(idx), n_calls, len(FEATURES)), dtype=np.float32)
         if n_calls == 0 or len(idx) == 0:
-            return out, {"unit_sims": [], "units": []}
+            empty = np.zeros((0, n_calls), np.float32)
+            return out, {"dense": empty, "sizes": [0] * len(idx), "units": np.zeros(0, np.int64)}
         group = prepared.groups[prepared.profile_group[idx[0]]]
         unit_lists = [prepared.profile_units[i] for i in idx]
         flat_units = np.concatenate(unit_lists) if unit_lists else np.zeros(0, np.int64)
@@ -564,6 +565,8 @@ class Matcher:
         """The best `top_k` calls per profile (only where `allowed`, shape (n_profiles,
         n_calls)), best first; ties go to the earlier call."""
         result: list[list[RankedCall]] = [[] for _ in prepared.profiles]
+        if not prepared.calls:
+            return result
         for idx, scores, extra in self.scores(prepared, progress):
             if allowed is not None:
                 scores = np.where(allowed[idx], scores, -np.inf)
@@ -605,8 +608,8 @@ class Matcher:
             "member_source": "",
             "member_passage": "",
             "call_passage": "",
-            "shared_terms": shared_terms(
-                prepared.lexical, prepared.profile_tfidf[i], prepared.call_tfidf[j], k=5
+            "shared_terms": shared_terms_of_rows(
+                prepared.lexical, prepared.profile_tfidf, i, prepared.call_tfidf, j, k=5
             ),
             "parts": {
                 "dense": round(float(feats[_F["dense_top3"]]), 4),

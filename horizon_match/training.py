@@ -30,6 +30,8 @@ class TrainingOptions:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    # train on these features only (an ablation); None = every feature
+    features: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -87,7 +89,16 @@ def fit_ranker(
     mean = flat.mean(0)
     scale = flat.std(0)
     scale[scale < 1e-6] = 1.0
-    xt = torch.from_numpy((x - mean) / scale)
+    used = None
+    if options.features is not None:
+        unknown = set(options.features) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}")
+        used = np.array([f in options.features for f in FEATURES], dtype=np.float32)
+    z = (x - mean) / scale
+    if used is not None:
+        z = z * used
+    xt = torch.from_numpy(z.astype(np.float32))
     n_features = x.shape[-1]
     if options.hidden:
         net = torch.nn.Sequential(
@@ -127,4 +138,5 @@ def fit_ranker(
         destinations=destinations,
         meta=dict(meta, hidden=options.hidden, epochs=options.epochs, negatives=options.negatives,
                   examples=len(data.rows)),
+        used=used,
     )

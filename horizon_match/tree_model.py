@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -107,6 +107,7 @@ class CrossFitted:
 
     name: str
     folds: tuple[Ensemble, ...]
+    meta: dict = field(default_factory=dict, compare=False)  # the file's "meta" (training run)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -148,13 +149,14 @@ def load_models(path: Path | None = None) -> dict[str, CrossFitted]:
         text = (
             path.read_text(encoding="utf-8")
             if path is not None
-            else resources.files("horizon_match").joinpath("ranker/partner_ranker.json").read_text(
+            else resources.files("horizon_match").joinpath("artefacts/partner_ranker.json").read_text(
                 encoding="utf-8"
             )
         )
         data = json.loads(text)
+        meta = dict(data.get("meta") or {})
         return {
-            name: CrossFitted(name, tuple(Ensemble.from_dict(m) for m in folds))
+            name: CrossFitted(name, tuple(Ensemble.from_dict(m) for m in folds), meta)
             for name, folds in data["models"].items()
         }
     except (OSError, ValueError, KeyError) as exc:

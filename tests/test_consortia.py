@@ -94,6 +94,16 @@ def test_club_members_join_where_they_add_competence(club: Database) -> None:
     assert vision.aspects and "club member" in vision.reasons
 
 
+def test_members_can_be_excluded_for_one_run(club: Database) -> None:
+    summary = suggest_consortia(club, _settings(club), embedder=FakeEmbedder(),
+                                call_ids=[ROBOT_CALL], exclude_members=["ligurvision"], as_of=AS_OF)
+    assert summary.teams
+    assert all(p.member_id not in {"ligurvision", "busy"} for t in summary.teams for p in t.partners)
+    with pytest.raises(NotFoundError, match="--exclude: no member 'ghost'"):
+        suggest_consortia(club, _settings(club), embedder=FakeEmbedder(), call_ids=[ROBOT_CALL],
+                          exclude_members=["ghost"])
+
+
 def test_every_stored_team_can_be_listed_and_exported(club: Database) -> None:
     summary = suggest_consortia(club, _settings(club), embedder=FakeEmbedder(),
                                 call_ids=[ROBOT_CALL, BATTERY_CALL], as_of=AS_OF)
@@ -197,13 +207,14 @@ def test_a_pool_from_one_country_says_so(db: Database) -> None:
 # --- the command line -------------------------------------------------------------------------
 
 
-def test_cli_suggest_list_export_and_errors(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.integration
+def test_cli_suggest_list_export_and_errors(db_url: str, tmp_path: Path) -> None:
     import cli
 
     database = Database(db_url)
     _club(database)
     database.close()
-    # the CLI loads the real model; the club's texts are short, so this stays quick
+    # the CLI loads the real shipped model; the club's texts are few and short
     runner = CliRunner()
     base = ["--db", db_url, "consortia"]
     result = runner.invoke(cli.main, [*base, "suggest", "--call", ROBOT_CALL, "--lead", "grl",

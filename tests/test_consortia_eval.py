@@ -70,6 +70,26 @@ def test_the_folder_may_lack_the_target_projects(tmp_path: Path) -> None:
     assert first["ranked"] == again["ranked"]
 
 
+def test_a_coordinator_outside_the_pool_is_ranked_not_fatal(tmp_path: Path) -> None:
+    """A lead the folder does not know (no project, no PIC match) gets a ranking from the call
+    alone; the report counts it."""
+    folder = tmp_path / "unknown_lead"
+    shutil.copytree(SMALL, folder)
+    task = folder / "task_b_consortium.jsonl"
+    rows = [json.loads(x) for x in task.read_text().splitlines()]
+    rows[0]["coordinator_id"] = "999999999"
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = io.StringIO()
+    report = evaluate_partner_ranking(folder, MemoryCache(FakeEmbedder()), rankings=out)
+    assert report.queries == 2 and report.coordinators_without_history == 1
+    first = json.loads(out.getvalue().splitlines()[0])
+    assert first["query_id"] == "B-101000008"
+    # the real coordinator is now an ordinary candidate; still nothing of the target's topic
+    assert "100000001" in first["ranked"] and "100000011" not in first["ranked"]
+    assert len(first["ranked"]) == len(set(first["ranked"])) == 10
+    assert "1 coordinator(s) have no other project" in report.as_text()
+
+
 def test_bad_task_files_are_reported_whole(tmp_path: Path) -> None:
     path = tmp_path / "task_b_consortium.jsonl"
     path.write_text('{"query_id": "q1", "topic": "T"}\nnot json\n[1]\n'
@@ -102,3 +122,25 @@ def test_dev_split_sample_beats_both_baselines(cordis_dev: Path, tmp_path: Path)
     hist = {m: t["partners_with_history"]["recall@20"] for m, t in report.methods.items()}
     assert hist["suggester (combined)"] > hist["baseline: coordinator's"]
     assert hist["suggester (combined)"] > hist["baseline: most active"]
+
+
+@pytest.mark.integration
+def test_cli_evaluate_task_b(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    import cli
+
+    rankings = tmp_path / "ranked.jsonl"
+    db = f"sqlite:///{tmp_path / 'eval.db'}"
+    result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),
+                                           "--task", "b", "--rankings", str(rankings), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["task"] == "b" and report["queries"] == 2
+    assert set(report["methods"]) >= {"suggester (combined)", "baseline: most active",
+                                      "baseline: coordinator's"}
+    lines = [json.loads(x) for x in rankings.read_text().splitlines()]
+    assert [x["query_id"] for x in lines] == ["B-101000008", "B-101000011"]
+    result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),
+                                           "--task", "b", "--folds", "2"])
+    assert result.exit_code == 2 and "apply to task a" in result.output

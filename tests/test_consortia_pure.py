@@ -16,6 +16,7 @@ import pytest
 from horizon_match.aspects import aspect_sentences, sections, split_aspects
 from horizon_match.eligibility import RULES, TeamEntity, check_team, rule_for
 from horizon_match.embedding import FakeEmbedder, MemoryCache
+from horizon_match.errors import ModelUnavailableError
 from horizon_match.partner_pool import (
     PoolOrganisation,
     PoolParticipation,
@@ -32,9 +33,10 @@ from horizon_match.partner_ranking import (
     baseline_most_active,
     call_head_text,
     partner_features,
+    rank_partners,
 )
 from horizon_match.teams import Candidate, TeamRequest, build_team
-from horizon_match.tree_model import Ensemble, from_sklearn
+from horizon_match.tree_model import CrossFitted, Ensemble, from_sklearn, shipped_models
 
 SMALL = Path(__file__).parent / "fixtures" / "consortia" / "cordis_small"
 TARGET, SIBLING = "101000008", "101000009"
@@ -259,7 +261,49 @@ def test_members_without_history_stay_in_the_pool() -> None:
     assert [o.key for o in pool.orgs] == ["m1", "x"]
 
 
+def test_a_lead_outside_the_pool_is_ranked_without_collaboration_features() -> None:
+    cache = _cache()
+    pool = pool_from_cordis(SMALL)
+    attach_pool_vectors(pool, cache)
+    index = PoolIndex.build(pool)
+    matrix, _ = partner_features(index, _call(cache), None, pool.project_rows([TARGET, SIBLING]))
+    for name in ("shared_with_lead", "two_hop", "same_country", "country_affinity",
+                 "lead_expanded_vote", "profile_lead"):
+        assert not matrix[:, ALL_FEATURES.index(name)].any(), name
+    ranked = rank_partners(_call(cache), None, index, exclude=pool.project_rows([TARGET, SIBLING]))
+    keys = [pool.orgs[i].key for i in ranked.order]
+    # every organisation with a project left is a candidate, the one known only from the
+    # left-out projects is not
+    assert len(keys) == len(set(keys)) == 10 and "100000011" not in keys
+    assert np.isfinite(ranked.scores[ranked.order]).all()
+
+
 # --- the tree model ---------------------------------------------------------------------------
+
+
+def test_the_shipped_model_was_trained_on_the_features_the_code_computes() -> None:
+    """A model file trained on other feature definitions would still score (the names are
+    the same) but with thresholds that no longer mean anything; it is refused instead."""
+    from horizon_match.partner_ranking import FEATURES_VERSION, check_model
+
+    models = shipped_models()
+    assert set(models) == {"combined", "text", "collaboration"}
+    for model in models.values():
+        check_model(model)
+        assert model.meta["features_version"] == FEATURES_VERSION
+        assert model.meta.get("features") == list(ALL_FEATURES)
+        assert set(model.features) <= set(ALL_FEATURES)
+    cache = _cache()
+    pool = pool_from_cordis(SMALL)
+    attach_pool_vectors(pool, cache)
+    index = PoolIndex.build(pool)
+    combined = models["combined"]
+    for meta in ({}, {**combined.meta, "features_version": FEATURES_VERSION - 1}):
+        stale = CrossFitted("combined", combined.folds, meta)
+        with pytest.raises(ModelUnavailableError, match="retrain it with"):
+            rank_partners(_call(cache), pool.find(LEAD), index, models={"combined": stale})
+
+
 
 
 def test_tree_ensemble_reproduces_scikit_learn_exactly() -> None:

@@ -246,3 +246,25 @@ def test_small_helpers() -> None:
     assert choose_language(None, {"languages": ["it", "en"]}) == "it"
     assert choose_language("de", {"languages": ["fr"]}) == "en"
     assert format_money(1234567.4, "it") == "1.234.567 EUR"
+
+
+def test_calendar_note_only_when_a_calendar_is_attached() -> None:
+    undated = _digest(matches=(MatchItem(_call(5, "Forthcoming", ()), 0.4),), reminders=())
+    past = _digest(matches=(MatchItem(_call(6, "Gone", (Deadline(datetime(2026, 2, 1, 17)),)),
+                                      0.4),), reminders=())
+    for digest in (undated, past):
+        msg = build_digest(digest, _envelope())
+        assert list(msg.iter_attachments()) == []
+        for part in ("plain", "html"):
+            assert "deadlines.ics" not in msg.get_body((part,)).get_content()
+    dated = build_digest(_digest(), _envelope())
+    assert [a.get_filename() for a in dated.iter_attachments()] == ["deadlines.ics"]
+    for part in ("plain", "html"):
+        assert "deadlines.ics" in dated.get_body((part,)).get_content()
+    notice = ConsortiumNotice(Recipient("acme", "ACME", ("a@acme.example",)), AS_OF,
+                              (LeadTeams(_call(5, "Forthcoming", ()), (TEAM,)),))
+    lead = build_consortium_message(notice, _envelope())
+    assert list(lead.iter_attachments()) == []
+    assert "deadlines.ics" not in lead.get_body(("plain",)).get_content()
+    it = build_digest(_digest("it"), _envelope())
+    assert "deadlines.ics" in it.get_body(("plain",)).get_content()

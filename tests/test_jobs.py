@@ -8,6 +8,7 @@ Matches and teams are seeded through the ORM where a test is about sending; the 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import textwrap
 import time as clock
 from collections import Counter
 from datetime import date, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -439,6 +441,49 @@ def test_lock_of_a_killed_process_is_free_again(db: Database, db_url: str) -> No
     held.release()
 
 
+def test_a_live_holder_on_this_host_keeps_the_lock_however_late_its_heartbeat(
+    db: Database, db_url: str
+) -> None:
+    """A run stalled past the stale limit (e.g. its heartbeat blocked by a long SQLite write)
+    is still alive: taking its lock over would let two runs send the same outbox."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to tell a process's start time (elsewhere: heartbeat only)")
+    child = subprocess.Popen([sys.executable, "-c", _holder_script(db_url)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with db.session() as s:
+            s.execute(update(JobLock).where(JobLock.name == "weekly").values(
+                heartbeat_at=utcnow() - timedelta(hours=3)))
+        with pytest.raises(LockedError, match=f"pid {child.pid}"):
+            acquire_lock(db, "weekly", stale_after=timedelta(minutes=15))
+        holder = lock_holder(db, "weekly")
+        assert holder is not None and holder.pid == child.pid
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+
+
+def test_a_reused_pid_on_this_host_does_not_keep_a_dead_lock(db: Database) -> None:
+    """The row names a pid that is alive now, but as another process (it started at another
+    time than the owner did): the owner is gone, the lock is free."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to tell a process's start time (elsewhere: heartbeat only)")
+    import socket
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        now = utcnow()
+        with db.session() as s:
+            s.add(JobLock(name="weekly", owner=f"{socket.gethostname()}:{other.pid}:dead@1",
+                          pid=other.pid, acquired_at=now, heartbeat_at=now))
+        with acquire_lock(db, "weekly") as held:
+            assert held.took_over is not None and held.took_over.pid == other.pid
+    finally:
+        other.kill()
+        other.wait(timeout=10)
+
+
 # --- runs: digest send, crash and resume, the CLI --------------------------------------------
 
 
@@ -475,6 +520,19 @@ def test_cli_digest_send_runs_and_unsubscribe(
                      "--as-of", "2026-03-02")
     assert code == 0, out
     assert "dry run: 10 file(s) written" in out
+    previews = tmp_path / "p"
+    emls = sorted(previews.glob("*.eml"))
+    assert len(emls) == 5 and len(list(previews.glob("*.html"))) == 5
+    for eml in emls:
+        msg = message_from_bytes(eml.read_bytes(), policy=policy.default)
+        html = msg.get_body(("html",)).get_content()
+        assert msg.get_body(("plain",)) is not None and msg["List-Unsubscribe"]
+        assert eml.with_suffix(".html").read_text(encoding="utf-8") == html.replace("\r\n", "\n")
+        assert html.lstrip().startswith("<!DOCTYPE html>")
+    acme = message_from_bytes((previews / "001-acme-digest.eml").read_bytes(),
+                              policy=policy.default)
+    assert acme["Subject"] == "2 new EU calls for ACME Robotics"
+    assert "Robots for ports" in (previews / "001-acme-digest.html").read_text(encoding="utf-8")
     code, out = _cli(db, None, "digest", "send", "--as-of", "2026-03-02")
     assert code == 1 and "no mail server is configured" in out
     server.reject["eu@rina.example"] = "550 5.1.1 mailbox unknown"
@@ -739,3 +797,247 @@ def test_an_old_interrupted_run_is_closed_not_resumed(
     with db.session() as s:
         old = s.get(Run, report.abandoned_run)
         assert old.status == "failed" and "not resumed" in old.errors[-1]["error"]
+
+
+def test_a_missing_model_fails_the_match_stage_not_the_job(
+    db: Database, server: MailServer
+) -> None:
+    from horizon_match.jobs import WeeklyOptions, run_weekly
+
+    seed(db)
+    settings = settings_for(db, server, model="/nonexistent/model-folder")
+    report = run_weekly(db, settings, WeeklyOptions(skip_scrape=True, as_of=AS_OF))
+    status = {s.name: s.status for s in report.stages}
+    assert status == {"scrape": "skipped", "match": "failed", "consortia": "skipped",
+                      "digest": "done"}
+    assert "HORIZON_MATCH_MODEL" in (report.stages[1].error or "")
+    assert report.status == "failed"
+    # the digest stage still sent what the stored matches hold
+    assert report.send is not None and report.send.sent == 5
+
+
+def test_weekly_run_with_the_server_dropping_mid_batch_then_rerun_delivers_each_once(
+    db: Database, server: MailServer, replay_dir: Path
+) -> None:
+    """The issue's test at the level of the job: the server goes away after the first email;
+    the run says so and fails its digest stage; the next `run` sends the rest, once each."""
+    from horizon_match.jobs import run_weekly
+
+    seed_profiles(db)
+    settings = settings_for(db, server)
+    server.drop_after = 1
+    first = run_weekly(db, settings, weekly_options(replay_dir))
+    assert first.status == "failed"
+    status = {s.name: s.status for s in first.stages}
+    assert (status["scrape"], status["match"], status["digest"]) == ("done", "done", "failed")
+    assert first.send is not None and first.send.sent == 1 and first.send.left_pending >= 2
+    assert "mail server is unavailable" in (first.stages[-1].error or "")
+    assert len(server.received) == 1
+    pending = first.send.left_pending
+    with db.session() as s:
+        assert s.get(Run, first.run_id).status == "failed"  # finished: not resumed, redone
+        matched = set(s.scalars(select(Match.member_id).where(Match.run_id == first.run_id)))
+        leads = {m for m in s.scalars(select(ConsortiumSuggestion.lead_member_id).where(
+            ConsortiumSuggestion.run_id == first.run_id)) if m}
+    code, out = _cli(db, None, "runs", "show", str(first.run_id))
+    assert code == 0 and "error in digest" in out and f"{pending} pending" in out
+
+    server.recover()
+    second = run_weekly(db, settings, weekly_options(replay_dir))
+    assert not second.resumed and second.run_id != first.run_id
+    assert second.stages[-1].name == "digest" and second.stages[-1].status == "done"
+    assert second.send is not None and second.send.ok
+    assert second.send.digests == 0 and second.send.consortium_messages == 0  # nothing new
+    assert second.send.sent == pending
+    ids = Counter(r.message["Message-ID"] for r in server.received)
+    assert len(ids) == 1 + pending and set(ids.values()) == {1}
+    assert per_member(digests(server)) == {f"eu@{m}.example": 1 for m in matched}
+    assert per_member(consortium_mails(server)) == {f"eu@{m}.example": 1 for m in leads}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.status != "sent")) == 0
+
+    third = run_weekly(db, settings, weekly_options(replay_dir))
+    assert third.send is not None and third.send.ok and third.send.sent == 0
+    assert len(server.received) == 1 + pending
+
+
+def _ics_events(msg) -> dict[str, dict[str, str]]:  # noqa: ANN001
+    """UID -> the event's properties, from a received message's deadlines.ics."""
+    (part,) = [a for a in msg.iter_attachments() if a.get_filename() == "deadlines.ics"]
+    assert part.get_content_type() == "text/calendar"
+    text = part.get_content().replace("\r\n ", "")  # unfold
+    events: dict[str, dict[str, str]] = {}
+    for block in text.split("BEGIN:VEVENT")[1:]:
+        props = dict(line.split(":", 1) for line in block.split("END:VEVENT")[0].split("\r\n")
+                     if ":" in line)
+        events[props["UID"]] = props
+    return events
+
+
+def test_ics_uids_stay_the_same_from_week_to_week(db: Database, server: MailServer) -> None:
+    """Re-importing next week's deadlines.ics must move the event, not add a second one."""
+    seed(db)
+    settings = settings_for(db, server)
+    send_digests(db, settings, as_of=AS_OF, now=datetime(2026, 3, 2, 6, 30))
+    acme = next(r for r in digests(server) if r.recipients[0] == "ceo@acme.example").message
+    week1 = _ics_events(acme)
+    uid1 = "HORIZON-CL4-2026-TEST-01.stage1@horizon-match"
+    uid2 = "HORIZON-CL4-2026-TEST-02.stage1@horizon-match"
+    assert set(week1) == {uid1, uid2}  # the closed call 5 is not in it
+    assert week1[uid2]["DTEND"] == "20260312T160000Z"
+    lead = next(r for r in consortium_mails(server) if r.recipients[0] == "ceo@acme.example")
+    assert set(_ics_events(lead.message)) == {uid1}  # the same event in the lead's message
+
+    server.received.clear()
+    send_digests(db, settings, as_of=AS_OF + timedelta(days=7), now=datetime(2026, 3, 9, 6, 30))
+    reminder = next(r for r in digests(server) if r.recipients[0] == "ceo@acme.example").message
+    week2 = _ics_events(reminder)
+    assert set(week2) == {uid2}
+    assert week2[uid2]["DTEND"] == week1[uid2]["DTEND"]
+    assert int(week2[uid2]["SEQUENCE"]) > int(week1[uid2]["SEQUENCE"])
+
+
+# --- scheduling: the README's cron line and systemd units ------------------------------------
+
+
+def _scheduling_blocks() -> dict[str, list[str]]:
+    """The fenced blocks of the README's Scheduling section, by language tag."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "#### Scheduling" in readme, "the README has lost its Scheduling section"
+    section = readme.split("#### Scheduling", 1)[1].split("\n## ", 1)[0]
+    blocks: dict[str, list[str]] = {}
+    for lang, body in re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL):
+        blocks.setdefault(lang, []).append(body)
+    return blocks
+
+
+def _cron_field_ok(field: str, low: int, high: int, names: tuple[str, ...] = ()) -> bool:
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if step and not step.isdigit():
+            return False
+        if base == "*":
+            continue
+        ends = base.split("-")
+        if len(ends) > 2:
+            return False
+        for end in ends:
+            value = names.index(end.lower()) if end.lower() in names else (
+                int(end) if end.isdigit() else -1)
+            if not low <= value <= high:
+                return False
+    return True
+
+
+def _parse_cli(args: list[str]) -> str:
+    """Parse `horizon-match ARGS` as click would, without running it; the subcommand name."""
+    import warnings
+
+    ctx = main.make_context("horizon-match", list(args))
+    with warnings.catch_warnings():  # click 8.2 deprecates protected_args; 9 folds it into args
+        warnings.simplefilter("ignore", DeprecationWarning)
+        remaining = [*ctx.protected_args, *ctx.args]
+    name, command, rest = main.resolve_command(ctx, remaining)
+    assert command is not None
+    command.make_context(name, rest, parent=ctx)  # unknown options or bad values raise
+    return str(name)
+
+
+def test_readme_cron_line_sources_the_settings_and_runs_the_job(tmp_path: Path) -> None:
+    import shlex
+
+    from horizon_match.config import load_settings
+    from horizon_match.mailer import parse_smtp_url
+
+    blocks = _scheduling_blocks()
+    (cron,) = blocks["cron"]
+    jobs = [line for line in cron.splitlines()
+            if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)]
+    assert len(jobs) == 1, jobs
+    fields = jobs[0].split(None, 5)
+    days = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+    assert _cron_field_ok(fields[0], 0, 59) and _cron_field_ok(fields[1], 0, 23)
+    assert _cron_field_ok(fields[2], 1, 31) and _cron_field_ok(fields[3], 1, 12)
+    assert _cron_field_ok(fields[4], 0, 7, days)
+    command = fields[5]
+    assert "%" not in command  # cron turns % into a newline
+    steps = [shlex.split(step) for step in command.split("&&")]
+    assert steps[0][0] == "cd"
+    install = steps[0][1]
+    assert steps[-1][0].endswith("bin/horizon-match")
+    assert _parse_cli(steps[-1][1:]) == "run"
+
+    # the README's env file, sourced exactly as the cron line does
+    (env_text,) = blocks["sh"]
+    folder = tmp_path / "install"
+    folder.mkdir()
+    (folder / "horizon-match.env").write_text(env_text, encoding="utf-8")
+    probe = command.replace(install, shlex.quote(str(folder)), 1).rsplit("&&", 1)[0]
+    shown = subprocess.run(["sh", "-c", probe + " && env"], capture_output=True, text=True,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert shown.returncode == 0, shown.stderr
+    env = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    assert env["HORIZON_MATCH_SENDER"] == "Club calls <calls@club.example.org>"
+    settings = load_settings(env)
+    assert settings.db_url.startswith("postgresql+psycopg://")
+    smtp = parse_smtp_url(settings.smtp_url or "")
+    assert (smtp.username, smtp.security, smtp.port) == ("calls@club.example.org", "starttls", 587)
+    assert settings.reply_to and settings.public_url and settings.public_url.startswith("https://")
+
+
+def test_readme_systemd_service_and_timer_are_valid_units(tmp_path: Path) -> None:
+    import configparser
+    import shlex
+    import shutil
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("#### Scheduling", 1)[1]
+    names = re.findall(r"`(/etc/systemd/system/[\w.-]+\.(service|timer))`", section)
+    units = {kind: path for path, kind in names}
+    assert set(units) == {"service", "timer"}
+    assert Path(units["service"]).stem == Path(units["timer"]).stem  # the timer starts it
+    ini = _scheduling_blocks()["ini"]
+    assert len(ini) == 2
+    service_text, timer_text = ini
+
+    def parse(text: str) -> configparser.ConfigParser:
+        parser = configparser.ConfigParser(interpolation=None, strict=True)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read_string(text)
+        return parser
+
+    service, timer = parse(service_text), parse(timer_text)
+    assert service["Service"]["Type"] == "oneshot"
+    exec_start = shlex.split(service["Service"]["ExecStart"])
+    assert exec_start[0].endswith("/bin/horizon-match")
+    assert _parse_cli(exec_start[1:]) == "run"
+    workdir = service["Service"]["WorkingDirectory"]
+    assert service["Service"]["EnvironmentFile"] == f"{workdir}/horizon-match.env"
+    assert exec_start[0].startswith(workdir + "/")
+    assert timer["Timer"]["OnCalendar"] and timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # the checks above still ran; systemd itself checks the units where it exists
+    # systemd's own parser, with the installation folder moved to a scratch one
+    folder = tmp_path / "install"
+    (folder / ".venv" / "bin").mkdir(parents=True)
+    program = folder / Path(exec_start[0]).relative_to(workdir)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    (folder / "horizon-match.env").write_text("")
+    stem = Path(units["service"]).stem
+    for kind, text in (("service", service_text), ("timer", timer_text)):
+        (tmp_path / f"{stem}.{kind}").write_text(text.replace(workdir, str(folder)))
+    checked = subprocess.run(
+        [analyze, "verify", f"./{stem}.service", f"./{stem}.timer"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "Failed" not in checked.stderr and "Unknown" not in checked.stderr, checked.stderr
+    when = subprocess.run([analyze, "calendar", timer["Timer"]["OnCalendar"]],
+                          capture_output=True, text=True)
+    assert when.returncode == 0 and "Next elapse" in when.stdout, when.stderr

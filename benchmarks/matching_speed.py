@@ -1,0 +1,237 @@
+"""Speed and memory of matching.
+
+    python benchmarks/matching_speed.py throughput [--passages 1000]
+    python benchmarks/matching_speed.py scale [--profiles 30000] [--calls 2000] [--top 10]
+
+`throughput`: the shipped model's raw `SentenceTransformer.encode` against the cached path
+(`EmbeddingCache.encode` into a fresh SQLite file: hashing, batching, storing) on the same
+passages (title + objective of CORDIS dev projects, split as the matcher splits them). Each
+is run twice, alternating, and the faster run of each is kept (the machine is shared).
+
+`scale`: --profiles member profiles against --calls calls, every vector already in the cache.
+Texts are built from the words of the CORDIS dev projects and the live topics (each profile: a
+description, keywords and two past projects with topics; each call: a header and three scope
+passages); their vectors are random unit vectors written straight into the `embeddings` table
+under a model name of their own, and the embedder used for the run refuses to encode, so any
+cache miss would fail. The timed part runs in a fresh process: load from the cache, split,
+lexical index, features, the shipped ranker, the top --top calls per profile with
+explanations. Prints wall time, CPU time and peak RSS of that process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT.parent / "shared" / "data" / "cordis_dev"
+WORK = ROOT / "data" / "bench" / "matching"
+MODEL = "bench-random-384"
+DIM = 384
+
+
+def _project_texts(n: int) -> list[str]:
+    csv.field_size_limit(sys.maxsize)
+    with (DEV / "projects.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [f"{r['title']}. {r['objective']}" for r in rows[:n]]
+
+
+def throughput(n_projects: int) -> None:
+    import torch
+
+    from horizon_match.db import Database
+    from horizon_match.embedding import EmbeddingCache, load_embedder, split_passages
+
+    torch.set_num_threads(2)
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    texts = _project_texts(n_projects)
+    passages = [p for ps in split_passages(texts, embedder) for p in ps[:2]]
+    model = embedder._load()  # the raw SentenceTransformer, for the reference timing
+    model.encode(passages[:64], batch_size=32)  # warm-up
+    raw, cached = [], []
+    for attempt in range(2):
+        t = time.perf_counter()
+        model.encode(passages, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        raw.append(time.perf_counter() - t)
+        path = WORK / f"throughput-{attempt}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        db = Database(f"sqlite:///{path}")
+        t = time.perf_counter()
+        EmbeddingCache(db, embedder).encode(passages)
+        cached.append(time.perf_counter() - t)
+        db.close()
+    n = len(passages)
+    print(json.dumps({
+        "passages": n,
+        "raw_encode_s": round(min(raw), 1),
+        "raw_passages_per_s": round(n / min(raw), 1),
+        "cached_path_s": round(min(cached), 1),
+        "cached_passages_per_s": round(n / min(cached), 1),
+        "ratio": round(min(raw) / min(cached), 3),
+    }))
+
+
+def _vocabulary() -> list[str]:
+    words: list[str] = []
+    for text in _project_texts(1500):
+        words.extend(w for w in text.split() if w.isalpha() and len(w) > 3)
+    return words
+
+
+def _scale_data(n_profiles: int, n_calls: int) -> tuple[list, list]:
+    from horizon_match.scoring import CallDoc, PastProject, Profile
+
+    rng = random.Random(0)
+    words = _vocabulary()
+    parts = ["CL4", "CL5", "CL6", "HLTH", "CL2", "CL3", "MISS", "JU-SNS", "JTI-CLEANH2"]
+    dests = ["D1", "D2", "D3", "DATA", "DIGITAL", "FARM", "OCEAN"]
+
+    def sentence(k: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(k)).capitalize() + "."
+
+    def topic() -> str:
+        return f"HORIZON-{rng.choice(parts)}-2024-{rng.choice(dests)}-0{rng.randint(1, 3)}-{rng.randint(1, 20):02d}"
+
+    calls = [
+        CallDoc(
+            key=f"HORIZON-{rng.choice(parts)}-2026-{rng.choice(dests)}-01-{j:04d}",
+            title=sentence(8),
+            destination=sentence(5),
+            call_title=sentence(6),
+            description=" ".join(sentence(25) for _ in range(8)),
+            type_of_action=rng.choice(["HORIZON-RIA", "HORIZON-IA", "HORIZON-CSA"]),
+        )
+        for j in range(n_calls)
+    ]
+    profiles = [
+        Profile(
+            key=f"m{i}",
+            description=sentence(40),
+            keywords=tuple(rng.choice(words) for _ in range(5)),
+            projects=[
+                PastProject(title=sentence(6), summary=sentence(60), topic=topic(),
+                            funding_scheme=rng.choice(["HORIZON-RIA", "HORIZON-IA"]))
+                for _ in range(2)
+            ],
+            organisation_type=rng.choice(["company", "university", "research", "public"]),
+            country="IT",
+        )
+        for i in range(n_profiles)
+    ]
+    return profiles, calls
+
+
+class _NoEncoding:
+    """Stands in for a model whose every vector is cached: encoding would be a cache miss."""
+
+    name = MODEL
+    dim = DIM
+    max_tokens = 128
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"cache miss for {len(texts)} texts")
+
+
+def scale_setup(n_profiles: int, n_calls: int) -> Path:
+    from sqlalchemy import insert
+
+    from horizon_match.db import Database
+    from horizon_match.embedding import text_hash
+    from horizon_match.scoring import Matcher
+    from horizon_match.embedding import EmbedderSet
+    from models.tables import Embedding
+
+    path = WORK / f"scale-{n_profiles}-{n_calls}.db"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profiles, calls = _scale_data(n_profiles, n_calls)
+    embedder = _NoEncoding()
+    matcher = Matcher(EmbedderSet(embedder))
+    texts: set[str] = set()
+    from horizon_match.scoring import _profile_units
+
+    for c in calls:
+        texts.update(p for ps in matcher.split([c.header()], embedder) for p in ps[:1])
+        texts.update(p for ps in matcher.split([c.description], embedder) for p in ps[:8])
+    for p in profiles:
+        for unit in _profile_units(p, embedder, matcher.split):
+            texts.update(unit.passages)
+    rng = np.random.default_rng(0)
+    db = Database(f"sqlite:///{path}")
+    rows = []
+    for t in texts:
+        v = rng.standard_normal(DIM).astype(np.float32)
+        rows.append({"model": MODEL, "content_hash": text_hash(t), "dim": DIM,
+                     "vector": (v / np.linalg.norm(v)).astype("<f4").tobytes()})
+    with db.session() as s:
+        for start in range(0, len(rows), 5000):
+            s.execute(insert(Embedding), rows[start:start + 5000])
+    db.close()
+    print(f"cached {len(rows)} passage vectors in {path}", file=sys.stderr)
+    return path
+
+
+def scale_run(path: Path, n_profiles: int, n_calls: int, top: int) -> None:
+    from horizon_match.db import Database
+    from horizon_match.embedding import EmbedderSet, EmbeddingCache
+    from horizon_match.ranker import load_ranker
+    from horizon_match.scoring import Matcher
+
+    profiles, calls = _scale_data(n_profiles, n_calls)
+    db = Database(f"sqlite:///{path}")
+    embedder = _NoEncoding()
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    matcher = Matcher(EmbedderSet(embedder), {MODEL: EmbeddingCache(db, embedder)}, load_ranker())
+    prepared = matcher.prepare(profiles, calls)
+    t1 = time.perf_counter()
+    ranked = matcher.rank(prepared, top)
+    t2 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "profiles": n_profiles,
+        "calls": n_calls,
+        "top": top,
+        "matches": sum(len(r) for r in ranked),
+        "embedded": prepared.stats.computed,
+        "prepare_s": round(t1 - t0, 1),
+        "rank_s": round(t2 - t1, 1),
+        "wall_s": round(t2 - t0, 1),
+        "cpu_s": round(time.process_time() - c0, 1),
+        "peak_rss_mib": round(rss),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["throughput", "scale", "scale-run"])
+    parser.add_argument("--passages", type=int, default=1000, help="projects for throughput")
+    parser.add_argument("--profiles", type=int, default=30000)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--top", type=int, default=10)
+    args = parser.parse_args()
+    if args.what == "throughput":
+        throughput(args.passages)
+    elif args.what == "scale":
+        path = scale_setup(args.profiles, args.calls)
+        # a fresh process, so its peak memory is the matching's own
+        subprocess.run([sys.executable, __file__, "scale-run", "--profiles", str(args.profiles),
+                        "--calls", str(args.calls), "--top", str(args.top)], check=True)
+    else:
+        scale_run(WORK / f"scale-{args.profiles}-{args.calls}.db", args.profiles, args.calls, args.top)
+
+
+if __name__ == "__main__":
+    main()

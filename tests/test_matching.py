@@ -1,0 +1,404 @@
+"""The matcher (pure), call filters, the ranker file, and the `match` path through the DB."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from horizon_match.call_filters import CallFacts, MemberFacts, condition_flags, hidden_reason
+from horizon_match.config import load_settings
+from horizon_match.db import Database
+from horizon_match.embedding import EmbedderSet, EmbeddingCache, FakeEmbedder
+from horizon_match.features import action_kind, parse_identifier
+from horizon_match.ingest import import_call_files
+from horizon_match.matching import export_matches, hidden_counts, list_matches, run_matching
+from horizon_match.members import import_members
+from horizon_match.ranker import DestinationProfiles, RankerModel
+from horizon_match.scoring import FEATURES, CallDoc, Matcher, PastProject, Profile, top_indices
+from horizon_match.training import TrainingOptions, TrainingSet, fit_ranker
+
+WIND = CallDoc(
+    key="HORIZON-CL5-2026-D3-01-01",
+    title="Recyclable blades for offshore wind turbines",
+    destination="Sustainable, secure and competitive energy supply",
+    description="Develop recyclable offshore wind turbine blades from thermoplastic composite "
+    "materials and demonstrate blade recycling at scale.",
+    type_of_action="HORIZON-RIA",
+)
+ROBOTS = CallDoc(
+    key="HORIZON-CL4-2026-DIGITAL-02-01",
+    title="Autonomous underwater robots for port inspection",
+    description="Underwater robots inspect ship hulls, quays and port infrastructure autonomously.",
+    type_of_action="HORIZON-IA",
+)
+SOIL = CallDoc(
+    key="HORIZON-CL6-2026-FARM-01-03",
+    title="Soil microbiome for sustainable farming",
+    description="Soil health, microbiome analysis and sustainable agriculture practices.",
+    type_of_action="HORIZON-CSA",
+)
+CALLS = [WIND, ROBOTS, SOIL]
+UNRELATED = [
+    "Medieval manuscripts digitisation", "Opera singers vocal health", "Coffee supply chains",
+    "Ancient Greek pottery", "Football fan culture", "Dairy cow genetics", "Volcano ash clouds",
+    "Urban beekeeping", "Jazz music archives", "Glacier retreat photography",
+    "Children literacy apps", "Wine tourism marketing", "Textile dyes history",
+    "Chess engines", "Bird migration atlas", "Tea ceremony traditions", "Bridge card games",
+    "Fashion week logistics", "Stamp collecting", "Perfume chemistry",
+]
+
+
+def _ranked(profile: Profile, calls: list[CallDoc] = CALLS, embedders: EmbedderSet | None = None) -> list[str]:
+    matcher = Matcher(embedders or EmbedderSet(FakeEmbedder()))
+    prepared = matcher.prepare([profile], calls)
+    return [calls[r.call_index].key for r in matcher.rank(prepared, 10)[0]]
+
+
+def test_the_relevant_call_comes_first() -> None:
+    profile = Profile("windco", description="We design recyclable offshore wind turbine blades "
+                      "from thermoplastic composite materials.")
+    assert _ranked(profile)[0] == WIND.key
+    profile = Profile("robotica", keywords=("underwater robots", "ship hull inspection", "port"))
+    assert _ranked(profile)[0] == ROBOTS.key  # keywords alone are enough
+
+
+def test_many_unrelated_projects_do_not_dilute_a_relevant_one() -> None:
+    projects = [PastProject(title=t, summary=f"A study of {t.lower()}.") for t in UNRELATED]
+    projects.append(PastProject(
+        title="Soil microbiome monitoring",
+        summary="Soil microbiome analysis for sustainable agriculture and soil health.",
+    ))
+    assert _ranked(Profile("uni", projects=projects))[0] == SOIL.key
+
+
+def test_one_stray_sentence_does_not_win() -> None:
+    description = (
+        "We build autonomous underwater robots. Our robots inspect ship hulls in ports. "
+        "Port infrastructure inspection is our business. Underwater inspection of quays. "
+        "Our CEO once visited an offshore wind farm."
+    )
+    assert _ranked(Profile("robotica", description=description))[0] == ROBOTS.key
+
+
+def test_explanation_names_the_passages_and_shared_terms() -> None:
+    profile = Profile(
+        "windco",
+        description="Robotics is not our field.",
+        projects=[PastProject(title="BLADE2", summary="Thermoplastic composite blades for "
+                              "offshore wind turbines, recycled at the end of life.")],
+    )
+    matcher = Matcher(EmbedderSet(FakeEmbedder()))
+    prepared = matcher.prepare([profile], CALLS)
+    top = matcher.rank(prepared, 3)[0][0]
+    assert CALLS[top.call_index] is WIND
+    exp = top.explanation
+    assert exp["member_source"] == "project: BLADE2"
+    assert "blades" in exp["member_passage"].lower()
+    assert "blades" in exp["call_passage"].lower() or "wind" in exp["call_passage"].lower()
+    assert any("wind" in t or "blade" in t for t in exp["shared_terms"])
+    assert len(exp["member_passage"]) <= 160 and len(exp["call_passage"]) <= 160
+    assert "BLADE2" in exp["reason"] and len(exp["reason"]) < 250
+
+
+def test_track_record_lifts_calls_in_known_destinations() -> None:
+    assert parse_identifier("HORIZON-CL5-2022-D3-01-02").destination == "CL5/D3"
+    assert parse_identifier("HORIZON-JU-SNS-2022-STREAM-B-01-02").part == "JU-SNS"
+    assert parse_identifier("HORIZON-CL4-2024-DIGITAL-EMERGING-01-01").call == "CL4/DIGITAL-EMERGING/01"
+    assert parse_identifier(None).part == ""
+    assert action_kind("HORIZON Research and Innovation Actions") == "RIA"
+    assert action_kind("HORIZON-JU-IA") == "IA"
+    assert action_kind("HORIZON-CSA") == "CSA"
+    neutral = "Applied research on energy materials and systems."
+    calls = [
+        CallDoc(key="HORIZON-CL6-2026-FARM-01-01", title="Energy materials", description=neutral),
+        CallDoc(key="HORIZON-CL5-2026-D3-01-07", title="Energy materials", description=neutral),
+    ]
+    history = [
+        PastProject(title="P1", summary=neutral, topic="HORIZON-CL5-2022-D3-02-01", funding_scheme="HORIZON-RIA"),
+        PastProject(title="P2", summary=neutral, topic="HORIZON-CL5-2021-D3-01-05", funding_scheme="HORIZON-RIA"),
+    ]
+    matcher = Matcher(EmbedderSet(FakeEmbedder()))
+    prepared = matcher.prepare([Profile("lab", projects=history)], calls)
+    feats, _ = matcher.features(prepared, np.array([0]))
+    dest = FEATURES.index("dest_share")
+    assert feats[0, 1, dest] == 1.0 and feats[0, 0, dest] == 0.0
+    ranked = matcher.rank(prepared, 2)[0]
+    assert calls[ranked[0].call_index].key == "HORIZON-CL5-2026-D3-01-07"
+    assert "CL5/D3" in ranked[0].explanation["track"]
+
+
+def test_empty_profile_gets_nothing_and_calls_without_text_still_rank() -> None:
+    bare = CallDoc(key="HORIZON-CL5-2026-D3-01-09", title="Offshore wind blades")
+    matcher = Matcher(EmbedderSet(FakeEmbedder()))
+    prepared = matcher.prepare([Profile("empty"), Profile("wind", keywords=("offshore wind",))], [*CALLS, bare])
+    ranked = matcher.rank(prepared, 5)
+    assert ranked[0] == []
+    assert [(*CALLS, bare)[r.call_index].key for r in ranked[1]][:2] == [WIND.key, bare.key] or \
+        bare.key in [(*CALLS, bare)[r.call_index].key for r in ranked[1]][:2]
+    # nothing to match at all
+    assert Matcher(EmbedderSet(FakeEmbedder())).rank(
+        Matcher(EmbedderSet(FakeEmbedder())).prepare([Profile("x", description="wind")], []), 3
+    ) == [[]]
+
+
+def test_non_english_member_is_embedded_with_the_multilingual_model() -> None:
+    english, multi = FakeEmbedder(name="english"), FakeEmbedder(name="multilingual")
+    embedders = EmbedderSet(default=english, multilingual=multi)
+    matcher = Matcher(embedders)
+    profiles = [
+        Profile("windco", description="Offshore wind turbine blades.", language="en"),
+        Profile("robotica", description="Robot subacquei per ispezione di scafi nei porti.", language="it"),
+    ]
+    prepared = matcher.prepare(profiles, CALLS)
+    assert prepared.profile_group == ["english", "multilingual"]
+    # both models embedded the calls (each member is compared in its own model's space)
+    assert set(prepared.groups) == {"english", "multilingual"}
+    assert matcher.caches["multilingual"].stats.computed > 0
+    multi_before = multi.calls
+    ranked = matcher.rank(prepared, 3)
+    assert len(ranked[1]) == 3
+    # scores for the Italian member come from the multilingual vectors
+    feats, extra = matcher.features(prepared, np.array([1]))
+    unit_vec = prepared.groups["multilingual"].unit_vectors[prepared.unit_row[prepared.profile_units[1]]]
+    expected = unit_vec @ prepared.groups["multilingual"].call_vectors.T
+    np.testing.assert_allclose(feats[0, :, FEATURES.index("dense_max")], expected.max(0), atol=1e-5)
+    assert multi.calls >= multi_before
+
+
+def test_top_indices_breaks_ties_by_position() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.9, 0.1], dtype=np.float32)
+    assert top_indices(scores, 3).tolist() == [1, 3, 0]
+    assert top_indices(scores, 10).tolist() == [1, 3, 0, 2, 4]
+    assert top_indices(scores, 0).tolist() == []
+
+
+# --- call filters -----------------------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1)
+
+
+def _facts(**kw: object) -> CallFacts:
+    base: dict = {"identifier": "HORIZON-CL5-2026-D3-01-01", "programme": "HORIZON",
+                  "type_of_action": "HORIZON-RIA", "deadlines": [datetime(2026, 9, 1, 17)]}
+    base.update(kw)
+    return CallFacts(**base)
+
+
+def test_hidden_reasons() -> None:
+    member = MemberFacts(organisation_type="university", country="IT")
+    assert hidden_reason(_facts(), member, NOW) is None
+    assert hidden_reason(_facts(deadlines=[datetime(2026, 1, 1)]), member, NOW) == "closed"
+    assert hidden_reason(_facts(deadlines=[], status="open"), member, NOW) is None
+    assert hidden_reason(_facts(deadlines=[], status="closed"), member, NOW) == "closed"
+    prefs = MemberFacts(preferences={"programmes": ["EURATOM"]})
+    assert hidden_reason(_facts(), prefs, NOW) == "programme"
+    prefs = MemberFacts(preferences={"types_of_action": ["HORIZON-IA", "HORIZON-CSA"]})
+    assert hidden_reason(_facts(), prefs, NOW) == "type of action"
+    assert hidden_reason(_facts(type_of_action=None), prefs, NOW) is None  # unknown type: shown
+    prefs = MemberFacts(preferences={"budget_min": 2_000_000, "budget_max": 5_000_000})
+    assert hidden_reason(_facts(budget=9_000_000), prefs, NOW) == "budget"
+    assert hidden_reason(_facts(budget=1_000_000), prefs, NOW) == "budget"
+    assert hidden_reason(_facts(budget=3_000_000), prefs, NOW) is None
+    assert hidden_reason(_facts(budget=None), prefs, NOW) is None
+    sme_only = _facts(text="This topic is open only to SMEs and start-ups.")
+    assert hidden_reason(sme_only, member, NOW) == "eligibility"
+    assert hidden_reason(sme_only, MemberFacts(organisation_type="company", size="sme"), NOW) is None
+
+
+def test_condition_flags() -> None:
+    assert any("not funded by default" in f for f in condition_flags(_facts(), MemberFacts(country="US")))
+    assert condition_flags(_facts(), MemberFacts(country="IT")) == []
+    widening = _facts(text="The coordinator must be established in a Widening country.")
+    assert any("Widening" in f for f in condition_flags(widening, MemberFacts(country="IT")))
+    assert condition_flags(widening, MemberFacts(country="PT")) == []
+    ms_only = _facts(text="Participation is limited to legal entities established in Member States.")
+    assert any("member states" in f for f in condition_flags(ms_only, MemberFacts(country="NO")))
+    unknown_size = _facts(text="Applicants must be SMEs.")
+    assert any("SMEs only" in f for f in condition_flags(unknown_size, MemberFacts(organisation_type="company")))
+
+
+# --- the learned ranker -----------------------------------------------------------------------
+
+
+def test_ranker_learns_from_examples_and_round_trips(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = TrainingSet()
+    informative = FEATURES.index("dest_share")
+    for _ in range(300):
+        feats = rng.normal(size=(30, len(FEATURES))).astype(np.float32)
+        target = int(rng.integers(30))
+        feats[target, informative] += 4.0
+        data.add(feats, target, rng, negatives=29)
+    dests = DestinationProfiles.fit(
+        "fake", np.eye(4, dtype=np.float32), ["CL5/D3", "CL5/D3", "CL4/DATA", ""], ["CL5", "CL5", "CL4", ""]
+    )
+    assert dests.destinations == ["CL4/DATA", "CL5/D3"]
+    model = fit_ranker(data, TrainingOptions(hidden=8, epochs=60, batch=32), dests, {"model": "fake"})
+    test = rng.normal(size=(50, len(FEATURES))).astype(np.float32)
+    test[7, informative] += 4.0
+    assert int(np.argmax(model.score(test))) == 7
+    path = tmp_path / "ranker.npz"
+    model.save(path)
+    loaded = RankerModel.load(path)
+    np.testing.assert_allclose(loaded.score(test), model.score(test), atol=1e-5)
+    assert loaded.destinations is not None and loaded.destinations.destinations == dests.destinations
+    assert loaded.meta["model"] == "fake"
+    linear = fit_ranker(data, TrainingOptions(hidden=0, epochs=60, batch=32), None, {})
+    assert int(np.argmax(linear.score(test))) == 7
+
+
+def test_a_broken_ranker_file_is_a_clear_error(tmp_path: Path) -> None:
+    from horizon_match.errors import ConfigError
+
+    bad = tmp_path / "ranker.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="train-ranker"):
+        RankerModel.load(bad)
+
+
+# --- through the database -------------------------------------------------------------------
+
+AS_OF = date(2026, 6, 1)
+
+
+def _call(identifier: str, title: str, description: str, deadline: str, **extra: object) -> dict:
+    record = {
+        "identifier": identifier, "title": title, "call_identifier": identifier.rsplit("-", 1)[0],
+        "programme": "HORIZON", "description": description,
+        "deadlines": [{"at": deadline, "stage": 1}], "type_of_action": "HORIZON-RIA", "source": "test",
+    }
+    record.update(extra)
+    return record
+
+
+@pytest.fixture
+def stocked(db: Database, tmp_path: Path) -> Database:
+    calls = [
+        _call("HORIZON-CL5-2026-D3-01-01", "Offshore wind turbine blades",
+              "Develop recyclable offshore wind turbine blades and composite materials.",
+              "2026-09-01T17:00:00"),
+        _call("HORIZON-CL4-2026-DIGITAL-02-01", "Robotics for inspection",
+              "Autonomous underwater robots for inspection of ship hulls and port infrastructure.",
+              "2026-10-01T17:00:00", type_of_action="HORIZON-IA"),
+        _call("HORIZON-EIC-2026-ACCELERATOR-01", "EIC Accelerator",
+              "Breakthrough innovations. This call is open only to SMEs and start-ups.",
+              "2026-10-01T17:00:00", type_of_action="HORIZON-EIC"),
+        _call("HORIZON-CL5-2026-D3-01-02", "Offshore wind farms without description", "",
+              "2026-11-01T17:00:00"),
+        _call("HORIZON-CL5-2025-D3-01-09", "Closed wind call", "Offshore wind blades maintenance.",
+              "2026-01-10T17:00:00"),
+    ]
+    (tmp_path / "calls.jsonl").write_text("\n".join(json.dumps(c) for c in calls) + "\n")
+    import_call_files(db, [tmp_path / "calls.jsonl"], now=datetime(2026, 5, 1))
+    members = [
+        {"id": "windco", "name": "WindCo", "country": "IT", "organisation_type": "company",
+         "size": "sme", "description": "We design offshore wind turbine blades from recyclable composites.",
+         "past_projects": [{"title": "BLADE2", "summary": "Thermoplastic blades for wind turbines."}]},
+        {"id": "unige", "name": "Università", "country": "IT", "organisation_type": "university",
+         "description": "Robot subacquei autonomi per l'ispezione di scafi e infrastrutture portuali.",
+         },
+        {"id": "kw", "name": "Keywords Only", "country": "CH", "organisation_type": "research",
+         "keywords": ["underwater robots", "port inspection"]},
+        {"id": "empty", "name": "Empty Srl", "country": "IT", "organisation_type": "company"},
+    ]
+    (tmp_path / "members.jsonl").write_text("\n".join(json.dumps(m) for m in members) + "\n")
+    import_members(db, tmp_path / "members.jsonl")
+    return db
+
+
+def test_run_stores_ranked_explained_matches_and_counts_hidden_calls(stocked: Database) -> None:
+    settings = load_settings({}, db=stocked.url)
+    summary = run_matching(stocked, settings, embedder=FakeEmbedder(), top_k=3, as_of=AS_OF)
+    rows = list_matches(stocked, member_id="windco")
+    assert rows[0]["call"] == "HORIZON-CL5-2026-D3-01-01"
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert rows[0]["deadline"] == "2026-09-01"
+    assert "HORIZON-CL5-2025-D3-01-09" not in {r["call"] for r in rows}
+    assert rows[0]["details"]["member_passage"] and rows[0]["details"]["shared_terms"]
+    assert summary.hidden["windco"]["closed"] == 1
+    # the university is not an SME: the SME-only call is hidden and counted
+    assert summary.hidden["unige"]["eligibility"] == 1
+    assert hidden_counts(stocked, "unige") == {"eligibility": 1}
+    assert "HORIZON-EIC-2026-ACCELERATOR-01" not in {r["call"] for r in list_matches(stocked, member_id="unige")}
+    # a member outside the EU and associated countries... CH is associated: no flag
+    assert all(not r["flags"] for r in list_matches(stocked, member_id="kw"))
+    assert list_matches(stocked, member_id="empty") == []
+    assert any("empty" in w and "no description" in w for w in summary.warnings)
+    assert any("kw" in w and "only keywords" in w for w in summary.warnings)
+    assert any("no description" in w and "HORIZON-CL5-2026-D3-01-02" in w for w in summary.warnings)
+
+
+def test_as_of_replays_another_day_and_rerun_embeds_nothing(stocked: Database) -> None:
+    settings = load_settings({}, db=stocked.url)
+    embedder = FakeEmbedder()
+    first = run_matching(stocked, settings, embedder=embedder, as_of=AS_OF)
+    assert first.embedded.computed > 0
+    calls_embedded = embedder.calls
+    second = run_matching(stocked, settings, embedder=embedder, as_of=AS_OF)
+    assert second.embedded.computed == 0 and embedder.calls == calls_embedded
+    # on 2026-09-15 the first wind call has closed
+    later = run_matching(stocked, settings, embedder=embedder, as_of=date(2026, 9, 15))
+    assert later.calls == first.calls - 1
+    assert "HORIZON-CL5-2026-D3-01-01" not in {r["call"] for r in list_matches(stocked, member_id="windco")}
+    old = list_matches(stocked, member_id="windco", run_id=first.run_id)
+    assert old[0]["call"] == "HORIZON-CL5-2026-D3-01-01"
+
+
+def test_italian_member_uses_the_multilingual_embedder(stocked: Database) -> None:
+    settings = load_settings({}, db=stocked.url)
+    english, multi = FakeEmbedder(name="english"), FakeEmbedder(name="multilingual")
+    run_matching(stocked, settings, embedder=EmbedderSet(english, multilingual=multi),
+                 member_ids=["windco", "unige"], as_of=AS_OF)
+    # the calls were embedded by both models, the Italian profile only by the multilingual one
+    italian = "Robot subacquei autonomi per l'ispezione di scafi e infrastrutture portuali."
+    assert EmbeddingCache(stocked, multi).encode([italian]) is not None
+    probe = EmbeddingCache(stocked, english)
+    probe.encode([italian])
+    assert probe.stats.computed == 1  # never embedded with the English model
+    assert list_matches(stocked, member_id="unige")
+
+
+def test_export_jsonl_and_csv(stocked: Database) -> None:
+    settings = load_settings({}, db=stocked.url)
+    run_matching(stocked, settings, embedder=FakeEmbedder(), as_of=AS_OF)
+    out = io.StringIO()
+    n = export_matches(stocked, out, "csv", member_id="windco")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert len(rows) == n > 0
+    assert list(rows[0]) == ["member", "call", "title", "score", "rank", "deadline", "explanation"]
+    out = io.StringIO()
+    assert export_matches(stocked, out, "jsonl") >= n
+    first = json.loads(out.getvalue().splitlines()[0])
+    assert {"member", "call", "score", "rank", "deadline", "explanation", "details"} <= set(first)
+
+
+def test_cli_match_list_export(stocked: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli
+    import horizon_match.matching as matching
+
+    # the CLI loads the configured model; the fake one keeps this test fast
+    monkeypatch.setattr(matching, "load_embedder_set", lambda settings: EmbedderSet(FakeEmbedder()))
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["--db", stocked.url, "match", "--member", "unige", "--top", "2",
+                                      "--as-of", "2026-06-01"])
+    assert result.exit_code == 0, result.output
+    assert "2 matches for 1 members" in result.output
+    assert "unige: 1 calls hidden by your preferences" in result.output
+    listed = runner.invoke(cli.main, ["--db", stocked.url, "matches", "list", "--member", "unige"])
+    assert listed.exit_code == 0, listed.output
+    # which two calls win depends on the shipped ranker (the fake embedder cannot read
+    # Italian); the listing must show the member's two stored matches, ranks 1 and 2
+    rows = [line.split() for line in listed.output.splitlines()[1:] if line.startswith("unige")]
+    assert [r[1] for r in rows] == ["1", "2"]
+    assert all(r[3].startswith("HORIZON-") and r[3] != "HORIZON-CL5-2025-D3-01-09" for r in rows)
+    exported = runner.invoke(cli.main, ["--db", stocked.url, "matches", "export", "--format", "csv"])
+    assert exported.stdout.splitlines()[0] == "member,call,title,score,rank,deadline,explanation"
+    missing = runner.invoke(cli.main, ["--db", stocked.url, "match", "--member", "nobody"])
+    assert missing.exit_code == 1 and "members list" in missing.output
