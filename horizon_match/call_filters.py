@@ -14,6 +14,7 @@ countries funded by default) do not hide the call; they become `flags` shown wit
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -109,6 +110,17 @@ _WIDENING_COORDINATOR = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
+def _text_says(text: str) -> tuple[bool, bool, bool]:
+    """(SME only, member states only, Widening coordinator) of a call text, computed once per
+    text: the same call is checked against every member."""
+    return (
+        bool(_SME_ONLY.search(text)),
+        bool(_MEMBER_STATES_ONLY.search(text)),
+        bool(_WIDENING_COORDINATOR.search(text)),
+    )
+
+
 def _is_sme(member: MemberFacts) -> bool | None:
     if member.sme is not None:
         return member.sme
@@ -121,7 +133,7 @@ def _is_sme(member: MemberFacts) -> bool | None:
 
 def condition_reason(call: CallFacts, member: MemberFacts) -> str | None:
     """'eligibility' when the call's text clearly excludes this kind of member."""
-    if call.text and _SME_ONLY.search(call.text) and _is_sme(member) is False:
+    if call.text and _text_says(call.text)[0] and _is_sme(member) is False:
         return "eligibility"
     return None
 
@@ -136,11 +148,11 @@ def condition_flags(call: CallFacts, member: MemberFacts) -> list[str]:
             f"organisations in {country} are not funded by default in Horizon Europe "
             "(only EU member states and associated countries are); check Annex B"
         )
-    elif country and country not in EU_MEMBER_STATES and _MEMBER_STATES_ONLY.search(text):
+    elif country and country not in EU_MEMBER_STATES and _text_says(text)[1]:
         flags.append("the call restricts participation to EU member states; check its conditions")
-    if _WIDENING_COORDINATOR.search(text) and country not in WIDENING_COUNTRIES:
+    if _text_says(text)[2] and country not in WIDENING_COUNTRIES:
         flags.append("the coordinator (or participants) must come from a Widening country")
-    if text and _SME_ONLY.search(text) and _is_sme(member) is None:
+    if text and _text_says(text)[0] and _is_sme(member) is None:
         flags.append("the call is for SMEs only; check that your organisation qualifies")
     if not action_kind(call.type_of_action) and (member.preferences or {}).get("types_of_action"):
         flags.append("type of action not stated; check it against your preferences")

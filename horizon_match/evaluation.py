@@ -65,16 +65,20 @@ _DENSE = _with_z(DENSE_FEATURES)
 _LEXICAL = _with_z(LEXICAL_FEATURES)
 _TRACK = TRACK_NAMES
 _DESTINATIONS = _with_z(DESTINATION_FEATURES)
+# The signals the shipped ranker reads. Chosen on held-out folds (BENCHMARKS.md): destination
+# profiles, the call's type of action and the member's kind of organisation all lowered the
+# held-out numbers (destination profiles are learned from the same outcomes the ranker is
+# trained on, so the ranker learns to trust them more than they deserve on unseen topics).
+SHIPPED_SIGNALS: tuple[str, ...] = _DENSE + _LEXICAL + _TRACK
 # each variant is trained and evaluated exactly like the matcher, on a subset of the signals
 ABLATIONS: dict[str, tuple[str, ...] | None] = {
     "dense only": _DENSE,
     "lexical only": _LEXICAL,
     "track record only": _TRACK,
     "dense+lexical": _DENSE + _LEXICAL,
-    "+track record": _DENSE + _LEXICAL + _TRACK,
-    "+destination profiles": _DENSE + _LEXICAL + _TRACK + _DESTINATIONS,
-    # adding the call's type of action and the member's kind of organisation gives every
-    # feature: that is the matcher itself
+    # "+track record" is SHIPPED_SIGNALS, the matcher itself
+    "+destination profiles": SHIPPED_SIGNALS + _DESTINATIONS,
+    "all signals": None,  # + the type of action and the kind of organisation
 }
 assert set(_DENSE + _LEXICAL + _TRACK + _DESTINATIONS + CALL_FEATURES + ORG_FEATURES
            + ORG_KIND_FEATURES) == set(FEATURES)
@@ -412,7 +416,7 @@ def evaluate_cordis(
         if folds < 2:
             raise InputError("--folds must be at least 2")
         ranker_name = f"learned, re-trained on {folds} folds of target topics (held-out ranks)"
-        variants: dict[str, tuple[str, ...] | None] = {"matcher": None}
+        variants: dict[str, tuple[str, ...] | None] = {"matcher": SHIPPED_SIGNALS}
         if ablation:
             variants.update(ABLATIONS)
         variant_ranks = {name: np.zeros(len(data.queries), dtype=np.int64) for name in variants}
@@ -581,8 +585,12 @@ def train_ranker_from_cordis(
     embedders = EmbedderSet.of(embedder) if embedder is not None else load_embedder_set(settings)
     embedders = EmbedderSet(default=embedders.default)
     caches = {embedders.default.name: EmbeddingCache(db, embedders.default)}
+    if options.features is None:
+        options = replace(options, features=SHIPPED_SIGNALS)
     base = Matcher(embedders, caches)
-    dests = destination_profiles(base, list(data.projects.values()), embedders.default.name)
+    dests = None
+    if set(options.features) & set(_DESTINATIONS):
+        dests = destination_profiles(base, list(data.projects.values()), embedders.default.name)
     matcher = base.derive(destinations=dests)
     rng = np.random.default_rng(options.seed)
     training = TrainingSet()

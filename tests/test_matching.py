@@ -402,3 +402,38 @@ def test_cli_match_list_export(stocked: Database, monkeypatch: pytest.MonkeyPatc
     assert exported.stdout.splitlines()[0] == "member,call,title,score,rank,deadline,explanation"
     missing = runner.invoke(cli.main, ["--db", stocked.url, "match", "--member", "nobody"])
     assert missing.exit_code == 1 and "members list" in missing.output
+
+
+def test_shared_terms_read_from_rows_match_the_matrix_product() -> None:
+    from scipy import sparse
+
+    from horizon_match.lexical import LexicalIndex, shared_terms, shared_terms_of_rows
+
+    index = LexicalIndex()
+    counts = index.fit_counts([
+        "offshore wind turbine blades from recyclable composites",
+        "recyclable composite blades for offshore wind farms and turbine towers",
+        "autonomous underwater robots for hull inspection",
+    ])
+    rows = index.weigh(counts)
+    profile, call = sparse.csr_matrix(rows[0]), sparse.csr_matrix(rows[1])
+    expected = shared_terms(index, profile, call, k=5)
+    assert "wind" in expected and "blades" in expected
+    assert shared_terms_of_rows(index, rows, 0, rows, 1, k=5) == expected
+    assert shared_terms_of_rows(index, rows, 0, rows, 2, k=5) == []
+
+
+def test_ranker_scores_a_block_like_its_rows() -> None:
+    from horizon_match.ranker import RankerModel
+
+    rng = np.random.default_rng(1)
+    n = len(FEATURES)
+    model = RankerModel(
+        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
+        scale=np.ones(n, np.float32), hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
+        hidden_bias=np.zeros(4, np.float32), out_weights=rng.normal(size=4).astype(np.float32),
+    )
+    block = rng.normal(size=(3, 5, n)).astype(np.float32)
+    scores = model.score(block)
+    assert scores.shape == (3, 5)
+    assert np.allclose(scores[1], model.score(block[1]), atol=1e-5)
