@@ -851,6 +851,18 @@ def demo_command(ctx: click.Context, force: bool, load_only: bool) -> None:
             shown = str(report.db_path.relative_to(Path.cwd()))
         except ValueError:
             shown = str(report.db_path)
+    weekly = report.stages.get("weekly")
+    if weekly is not None:
+        click.echo("weekly job on the demo data (emails written as previews, nothing sent):")
+        echo_weekly_report(weekly)
+        if weekly.send is not None and weekly.send.previews:
+            folder = weekly.send.previews[0].parent
+            try:
+                folder = folder.relative_to(Path.cwd())
+            except ValueError:
+                pass
+            click.echo(f"read them:    open {folder}/*.html in a browser")
+        click.echo(f"matches:      horizon-match --db {shown} matches list --member <id>")
     click.echo(f"explore it:   horizon-match --db {shown} members list")
 
 
