@@ -39,7 +39,7 @@ from horizon_match.embedding import (
     MemoryCache,
     split_passages,
 )
-from horizon_match.features import ORGANISATION_TYPES, action_kind, parse_identifier
+from horizon_match.features import ORGANISATION_TYPES, TRACK_FEATURES, action_kind, parse_identifier
 from horizon_match.lexical import LexicalIndex, shared_terms_of_rows
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import DestinationProfiles, RankerModel
@@ -54,18 +54,8 @@ CHUNK_PROFILES = 128
 DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
 LEXICAL_FEATURES = ("lexical", "lexical_unit_mean", "lexical_unit_top3")
 DESTINATION_FEATURES = ("dest_profile", "part_profile", "dest_profile_max")
-TRACK_NAMES = (
-    "part_share",
-    "part_any",
-    "dest_share",
-    "dest_any",
-    "dest_log",
-    "call_share",
-    "call_any",
-    "kind_share",
-    "kind_any",
-    "history_empty",
-)
+# the track-record signals, computed per member in features.py
+TRACK_NAMES = TRACK_FEATURES
 CALL_KINDS = ("RIA", "IA", "CSA", "PCP", "COFUND")
 CALL_FEATURES = (
     *(f"kind_{k}" for k in CALL_KINDS),
