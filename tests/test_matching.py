@@ -17,9 +17,8 @@ from horizon_match.config import load_settings
 from horizon_match.db import Database
 from horizon_match.embedding import EmbedderSet, EmbeddingCache, FakeEmbedder
 from horizon_match.features import action_kind, parse_identifier
-from horizon_match.ingest import import_call_files
 from horizon_match.matching import export_matches, hidden_counts, list_matches, run_matching
-from horizon_match.members import import_members
+from stocking import call_record, stock
 from horizon_match.ranker import DestinationProfiles, RankerModel
 from horizon_match.scoring import FEATURES, CallDoc, Matcher, PastProject, Profile, top_indices
 from horizon_match.training import TrainingOptions, TrainingSet, fit_ranker
@@ -268,35 +267,23 @@ def test_a_broken_ranker_file_is_a_clear_error(tmp_path: Path) -> None:
 AS_OF = date(2026, 6, 1)
 
 
-def _call(identifier: str, title: str, description: str, deadline: str, **extra: object) -> dict:
-    record = {
-        "identifier": identifier, "title": title, "call_identifier": identifier.rsplit("-", 1)[0],
-        "programme": "HORIZON", "description": description,
-        "deadlines": [{"at": deadline, "stage": 1}], "type_of_action": "HORIZON-RIA", "source": "test",
-    }
-    record.update(extra)
-    return record
-
-
 @pytest.fixture
 def stocked(db: Database, tmp_path: Path) -> Database:
     calls = [
-        _call("HORIZON-CL5-2026-D3-01-01", "Offshore wind turbine blades",
+        call_record("HORIZON-CL5-2026-D3-01-01", "Offshore wind turbine blades",
               "Develop recyclable offshore wind turbine blades and composite materials.",
               "2026-09-01T17:00:00"),
-        _call("HORIZON-CL4-2026-DIGITAL-02-01", "Robotics for inspection",
+        call_record("HORIZON-CL4-2026-DIGITAL-02-01", "Robotics for inspection",
               "Autonomous underwater robots for inspection of ship hulls and port infrastructure.",
               "2026-10-01T17:00:00", type_of_action="HORIZON-IA"),
-        _call("HORIZON-EIC-2026-ACCELERATOR-01", "EIC Accelerator",
+        call_record("HORIZON-EIC-2026-ACCELERATOR-01", "EIC Accelerator",
               "Breakthrough innovations. This call is open only to SMEs and start-ups.",
               "2026-10-01T17:00:00", type_of_action="HORIZON-EIC"),
-        _call("HORIZON-CL5-2026-D3-01-02", "Offshore wind farms without description", "",
+        call_record("HORIZON-CL5-2026-D3-01-02", "Offshore wind farms without description", "",
               "2026-11-01T17:00:00"),
-        _call("HORIZON-CL5-2025-D3-01-09", "Closed wind call", "Offshore wind blades maintenance.",
+        call_record("HORIZON-CL5-2025-D3-01-09", "Closed wind call", "Offshore wind blades maintenance.",
               "2026-01-10T17:00:00"),
     ]
-    (tmp_path / "calls.jsonl").write_text("\n".join(json.dumps(c) for c in calls) + "\n")
-    import_call_files(db, [tmp_path / "calls.jsonl"], now=datetime(2026, 5, 1))
     members = [
         {"id": "windco", "name": "WindCo", "country": "IT", "organisation_type": "company",
          "size": "sme", "description": "We design offshore wind turbine blades from recyclable composites.",
@@ -308,9 +295,7 @@ def stocked(db: Database, tmp_path: Path) -> Database:
          "keywords": ["underwater robots", "port inspection"]},
         {"id": "empty", "name": "Empty Srl", "country": "IT", "organisation_type": "company"},
     ]
-    (tmp_path / "members.jsonl").write_text("\n".join(json.dumps(m) for m in members) + "\n")
-    import_members(db, tmp_path / "members.jsonl")
-    return db
+    return stock(db, tmp_path, calls, members)
 
 
 def test_run_stores_ranked_explained_matches_and_counts_hidden_calls(stocked: Database) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,40 +15,27 @@ from horizon_match.config import load_settings
 from horizon_match.db import Database
 from horizon_match.embedding import FakeEmbedder
 from horizon_match.errors import NotFoundError
-from horizon_match.ingest import import_call_files
 from horizon_match.matching import export_matches, list_matches, run_matching
-from horizon_match.members import import_members
+from stocking import call_record, stock
 
 AS_OF = date(2026, 6, 1)
-
-
-def _call(identifier: str, title: str, description: str, deadline: str, toa: str = "HORIZON-RIA",
-          budget: float | None = None) -> dict:
-    return {
-        "identifier": identifier, "title": title, "call_identifier": identifier.rsplit("-", 1)[0],
-        "programme": "HORIZON", "description": description,
-        "deadlines": [{"at": deadline, "stage": 1}], "type_of_action": toa, "budget": budget,
-        "source": "test",
-    }
 
 
 @pytest.fixture
 def filled(db: Database, tmp_path: Path) -> Database:
     calls = [
-        _call("HORIZON-CL5-2026-D3-01-01", "Offshore wind turbine blades",
+        call_record("HORIZON-CL5-2026-D3-01-01", "Offshore wind turbine blades",
               "Develop recyclable offshore wind turbine blades and composite materials.",
               "2026-09-01T17:00:00"),
-        _call("HORIZON-CL4-2026-DIGITAL-02", "Robotics for inspection",
+        call_record("HORIZON-CL4-2026-DIGITAL-02", "Robotics for inspection",
               "Autonomous underwater robots for inspection of ship hulls and port infrastructure.",
-              "2026-10-01T17:00:00", toa="HORIZON-IA"),
-        _call("HORIZON-CL6-2026-FARM-03", "Soil health in farming",
+              "2026-10-01T17:00:00", type_of_action="HORIZON-IA"),
+        call_record("HORIZON-CL6-2026-FARM-03", "Soil health in farming",
               "Soil microbiome and sustainable agriculture practices.", "2026-10-01T17:00:00",
               budget=9_000_000),
-        _call("HORIZON-CL5-2025-D3-01-09", "Closed wind call",
+        call_record("HORIZON-CL5-2025-D3-01-09", "Closed wind call",
               "Offshore wind turbine blades maintenance.", "2026-01-10T17:00:00"),
     ]
-    (tmp_path / "calls.jsonl").write_text("\n".join(json.dumps(c) for c in calls) + "\n")
-    import_call_files(db, [tmp_path / "calls.jsonl"], now=datetime(2026, 5, 1))
     members = [
         {"id": "windco", "name": "WindCo", "country": "IT", "organisation_type": "company",
          "description": "We design offshore wind turbine blades from recyclable composite materials.",
@@ -61,9 +48,7 @@ def filled(db: Database, tmp_path: Path) -> Database:
          "preferences": {"budget_max": 5_000_000}},
         {"id": "empty", "name": "Empty Srl", "country": "IT", "organisation_type": "company"},
     ]
-    (tmp_path / "members.jsonl").write_text("\n".join(json.dumps(m) for m in members) + "\n")
-    import_members(db, tmp_path / "members.jsonl")
-    return db
+    return stock(db, tmp_path, calls, members)
 
 
 def test_best_call_first_closed_hidden_and_stored(filled: Database) -> None:
