@@ -461,7 +461,8 @@ def evaluate() -> None:
 @click.option("--ablation", is_flag=True,
               help="With --folds: also train and evaluate the ranker on subsets of the signals.")
 @click.option("--ranker", "ranker_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A ranker file (default: the shipped one).")
+              help="A ranker file (default: the shipped one); with --task b, a partner ranking "
+              "model (benchmarks/consortia_train_ranker.py --out).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_app
 def evaluate_cordis_command(app: App, folder: Path, task: str, rankings: Path | None,
@@ -476,12 +477,21 @@ def evaluate_cordis_command(app: App, folder: Path, task: str, rankings: Path | 
 
     if task == "b":  # --- consortia: task b -----------------------------------------------
         from horizon_match.consortia_eval import evaluate_partners
+        from horizon_match.partner_ranking import VARIANTS
+        from horizon_match.tree_model import load_models
 
-        if folds or ranker_path:
-            raise click.UsageError("--folds and --ranker apply to task a; the task b model is "
+        if folds:
+            raise click.UsageError("--folds applies to task a; the task b model is "
                                    "cross-fitted already (see BENCHMARKS.md)")
+        # --ranker: a partner ranking model file (benchmarks/consortia_train_ranker.py --out),
+        # scored instead of the shipped one; the feature sets it holds are evaluated
+        models = load_models(ranker_path) if ranker_path else None
+        variants = tuple(v for v in VARIANTS if models is None or v in models)
+        if not variants:
+            raise click.UsageError(f"{ranker_path}: no feature set of {', '.join(VARIANTS)} "
+                                   "in this partner ranking model")
         result = evaluate_partners(app.db, app.settings, folder, rankings=rankings, limit=limit,
-                                   progress=app.progress())
+                                   variants=variants, progress=app.progress(), models=models)
         click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.as_text())
         return
 

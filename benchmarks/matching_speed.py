@@ -197,6 +197,7 @@ def scale_run(path: Path, n_profiles: int, n_calls: int, top: int) -> None:
     matcher = Matcher(EmbedderSet(embedder), {MODEL: EmbeddingCache(db, embedder)}, load_ranker())
     prepared = matcher.prepare(profiles, calls)
     t1 = time.perf_counter()
+    rss_prepared = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ranked = matcher.rank(prepared, top)
     t2 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -210,6 +211,7 @@ def scale_run(path: Path, n_profiles: int, n_calls: int, top: int) -> None:
         "rank_s": round(t2 - t1, 1),
         "wall_s": round(t2 - t0, 1),
         "cpu_s": round(time.process_time() - c0, 1),
+        "peak_rss_after_prepare_mib": round(rss_prepared),
         "peak_rss_mib": round(rss),
     }))
 

@@ -44,6 +44,7 @@ from horizon_match.partner_ranking import (
     rank_partners,
 )
 from horizon_match.progress import NULL_PROGRESS, Progress
+from horizon_match.tree_model import CrossFitted
 
 TASK_FILE = "task_b_consortium.jsonl"
 RANKED_PER_QUERY = 50
@@ -240,9 +241,11 @@ def evaluate_partner_ranking(
     rankings: TextIO | None = None,
     limit: int | None = None,
     progress: Progress = NULL_PROGRESS,
+    models: dict[str, CrossFitted] | None = None,
 ) -> PartnerEvalReport:
     """Run task b on `folder`; `rankings` (if given) receives one JSON line per query with the
-    suggester's ranked PICs (at least 50)."""
+    suggester's ranked PICs (at least 50). `models` (from tree_model.load_models) replaces
+    the shipped partner ranking model."""
     if scope not in SCOPES:
         raise InputError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -273,7 +276,8 @@ def evaluate_partner_ranking(
         call = calls[query.topic]
         ctx = call_context(index, call, exclude)  # shared by the variants
         for variant in variants:
-            ranked = rank_partners(call, lead, index, exclude=exclude, variant=variant, context=ctx)
+            ranked = rank_partners(call, lead, index, exclude=exclude, variant=variant, context=ctx,
+                                   models=models)
             pics = [keys[i] for i in ranked.order[: max(RANKED_PER_QUERY, 50)]]
             scores[variant].add(pics, query)
             if variant == "combined" and rankings is not None:
@@ -304,6 +308,7 @@ def evaluate_partners(
     variants: Sequence[str] = tuple(VARIANTS),
     embedder: Any = None,
     progress: Progress = NULL_PROGRESS,
+    models: dict[str, CrossFitted] | None = None,
 ) -> PartnerEvalReport:
     """Task b as `horizon-match evaluate cordis DIR --task b` runs it: project vectors through
     the embedding cache of `db` (computed once), the settings' model (or `embedder`), the
@@ -317,14 +322,15 @@ def evaluate_partners(
     cache = EmbeddingCache(db, embedder)
     if rankings is None:
         return evaluate_partner_ranking(folder, cache, scope=scope, variants=variants,
-                                        limit=limit, progress=progress)
+                                        limit=limit, progress=progress, models=models)
     try:
         out = rankings.open("w", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{rankings}: cannot write the rankings file ({exc.strerror})") from exc
     with out:
         return evaluate_partner_ranking(folder, cache, scope=scope, variants=variants,
-                                        rankings=out, limit=limit, progress=progress)
+                                        rankings=out, limit=limit, progress=progress,
+                                        models=models)
 
 
 def left_out(pool: PartnerPool, by_topic: dict[str, list[int]], query: PartnerQuery,

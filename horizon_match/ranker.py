@@ -94,6 +94,9 @@ class RankerModel:
     meta: dict[str, Any] = field(default_factory=dict)
     # features the model may read (an ablation trains on a subset); None = all
     used: np.ndarray | None = None
+    _folded_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores of feature rows `x` (..., n_features) -> (...)."""
@@ -109,8 +112,39 @@ class RankerModel:
             return (h @ self.out_weights + self.out_bias).reshape(shape)
         return (z @ self.out_weights + self.out_bias).reshape(shape)
 
+    def score_planes(self, planes: np.ndarray) -> np.ndarray:
+        """`score` of a feature-major block (n_features, ...) -> (...).
+
+        The standardisation is folded into the first layer and features the model does not
+        read are skipped, so only one product over the planes it uses remains."""
+        shape = planes.shape[1:]
+        cols, weights, bias = self._folded()
+        x = planes[cols].reshape(len(cols), -1)
+        if self.hidden_weights is not None:
+            h = weights.T @ x  # (hidden, n)
+            h += bias[:, None]
+            np.maximum(h, 0.0, out=h)
+            return (self.out_weights @ h + self.out_bias).reshape(shape)
+        return (weights @ x + bias).reshape(shape)
+
+    def _folded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._folded_cache is None:
+            used = np.ones(len(self.features), bool) if self.used is None else self.used > 0
+            cols = np.flatnonzero(used)
+            inv = (1.0 / self.scale[cols]).astype(np.float32)
+            if self.hidden_weights is not None and self.hidden_bias is not None:
+                w = self.hidden_weights[cols] * inv[:, None]
+                b = self.hidden_bias - (self.mean[cols] * inv) @ self.hidden_weights[cols]
+            else:
+                w = self.out_weights[cols] * inv
+                b = np.float32(self.out_bias - (self.mean[cols] * inv) @ self.out_weights[cols])
+            self._folded_cache = (cols, w.astype(np.float32), np.asarray(b, dtype=np.float32))
+        return self._folded_cache
+
     def neutral(self, name: str) -> float:
         """The value that contributes like an average case (used for unavailable features)."""
+        if name not in self.features:  # a model trained before the feature existed
+            return 0.0
         return float(self.mean[self.features.index(name)])
 
     # --- files ------------------------------------------------------------------------------

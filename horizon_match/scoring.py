@@ -13,7 +13,9 @@ Signals, per (profile, call):
 - lexical: TF-IDF cosine of the whole profile and of each unit with the call text, so exact
   technical terms count;
 - destination profiles (learned from CORDIS outcomes): similarity of the profile with the
-  projects funded in the call's work-programme destination and programme part;
+  projects funded in the call's work-programme destination and programme part, and how
+  broad the call is (its mean and maximum similarity to all destination profiles: a call
+  that resembles everything funded is a different bet from one narrow line of work);
 - track record: share of the member's past projects in the call's programme part,
   destination, call series and type of action;
 - the call's type of action and the member's kind of organisation;
@@ -25,8 +27,11 @@ Without one, fixed weights on the standardised signals are used.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -40,7 +45,7 @@ from horizon_match.embedding import (
     split_passages,
 )
 from horizon_match.features import ORGANISATION_TYPES, TRACK_FEATURES, action_kind, parse_identifier
-from horizon_match.lexical import LexicalIndex, shared_terms_of_rows
+from horizon_match.lexical import LexicalIndex, shared_terms_of_pairs, shared_terms_of_rows
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import DestinationProfiles, RankerModel
 
@@ -53,7 +58,9 @@ CHUNK_PROFILES = 128
 
 DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
 LEXICAL_FEATURES = ("lexical", "lexical_unit_mean", "lexical_unit_top3")
-DESTINATION_FEATURES = ("dest_profile", "part_profile", "dest_profile_max")
+DESTINATION_FEATURES = (
+    "dest_profile", "part_profile", "dest_profile_max", "call_hub_mean", "call_hub_max",
+)
 # the track-record signals, computed per member in features.py
 TRACK_NAMES = TRACK_FEATURES
 CALL_KINDS = ("RIA", "IA", "CSA", "PCP", "COFUND")
@@ -192,6 +199,7 @@ class Prepared:
     lexical: LexicalIndex
     unit_tfidf: sparse.csr_matrix
     call_tfidf: sparse.csr_matrix
+    call_tfidf_t: sparse.csr_matrix  # transposed once: every chunk multiplies by it
     profile_tfidf: sparse.csr_matrix
     track_counts: dict[str, np.ndarray]  # part/dest/call/kind -> (n_profiles, n_codes + 1)
     track_n: np.ndarray  # projects with a known topic per profile
@@ -202,6 +210,10 @@ class Prepared:
     call_kind: list[str]
     org_onehot: np.ndarray  # (n_profiles, len(ORGANISATION_TYPES))
     stats: EncodeStats
+    # per destination model: the calls' similarity to every destination profile
+    call_hubs: dict[str, tuple[DestinationProfiles, np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
@@ -223,8 +235,13 @@ class Matcher:
         caches: dict[str, EmbeddingCache | MemoryCache] | None = None,
         model: RankerModel | None = None,
         destinations: DestinationProfiles | None = None,
+        *,
+        threads: int = 2,
+        chunk_size: int = CHUNK_PROFILES,
     ) -> None:
         self.embedders = embedders
+        self.threads = threads
+        self.chunk_size = chunk_size
         self.caches = caches if caches is not None else {
             e.name: MemoryCache(e) for e in embedders.all()
         }
@@ -237,7 +254,10 @@ class Matcher:
         self, model: RankerModel | None = None, destinations: DestinationProfiles | None = None
     ) -> Matcher:
         """Another matcher with the same embedders, vector caches and passage memory."""
-        other = Matcher(self.embedders, self.caches, model, destinations)
+        other = Matcher(
+            self.embedders, self.caches, model, destinations, threads=self.threads,
+            chunk_size=self.chunk_size,
+        )
         other._passages = self._passages
         return other
 
@@ -312,7 +332,9 @@ class Matcher:
 
         lexical = LexicalIndex()
         call_texts = [c.lexical_text() for c in calls]
-        counts = lexical.fit_counts(call_texts + [u.lexical_text for u in units])
+        counts = lexical.fit_counts(
+            call_texts + [u.lexical_text for u in units], learn_from=len(calls) or None
+        )
         call_tfidf = lexical.weigh(counts[: len(calls)])
         unit_counts = counts[len(calls) :]
         unit_tfidf = lexical.weigh(unit_counts)
@@ -360,6 +382,7 @@ class Matcher:
             lexical=lexical,
             unit_tfidf=unit_tfidf,
             call_tfidf=call_tfidf,
+            call_tfidf_t=call_tfidf.T.tocsr(),
             profile_tfidf=profile_tfidf,
             track_counts=track_counts,
             track_n=track_n,
@@ -399,8 +422,9 @@ class Matcher:
 
     # --- features and scores -------------------------------------------------------------------
 
-    def chunks(self, prepared: Prepared, size: int = CHUNK_PROFILES) -> Iterator[np.ndarray]:
+    def chunks(self, prepared: Prepared, size: int | None = None) -> Iterator[np.ndarray]:
         """Profile indices in chunks that share one embedder."""
+        size = size or self.chunk_size
         by_group: dict[str, list[int]] = {}
         for i, g in enumerate(prepared.profile_group):
             by_group.setdefault(g, []).append(i)
@@ -410,9 +434,18 @@ class Matcher:
 
     def features(self, prepared: Prepared, idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """(len(idx), n_calls, len(FEATURES)) for profiles `idx` (one embedder group), plus
-        what explanations need (unit similarities)."""
+        what explanations need (unit similarities).
+
+        The array is a view of a feature-major block (one contiguous (len(idx), n_calls) plane
+        per feature): every signal is computed for the whole chunk at once, and the learned
+        model reads the planes it uses without a transposing copy (`score_planes`)."""
+        planes, extra = self.feature_planes(prepared, idx)
+        return planes.transpose(1, 2, 0), extra
+
+    def feature_planes(self, prepared: Prepared, idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """(len(FEATURES), len(idx), n_calls): `features`, feature-major."""
         n_calls = len(prepared.calls)
-        out = np.zeros((len(idx), n_calls, len(FEATURES)), dtype=np.float32)
+        out = np.zeros((len(FEATURES), len(idx), n_calls), dtype=np.float32)
         if n_calls == 0 or len(idx) == 0:
             empty = np.zeros((0, n_calls), np.float32)
             return out, {"dense": empty, "sizes": [0] * len(idx), "units": np.zeros(0, np.int64)}
@@ -424,101 +457,119 @@ class Matcher:
         unit_vecs = group.unit_vectors[rows] if len(rows) else np.zeros((0, 1), np.float32)
         dense = unit_vecs @ group.call_vectors.T if len(rows) else np.zeros((0, n_calls), np.float32)
         lex_units = (
-            np.asarray((prepared.unit_tfidf[flat_units] @ prepared.call_tfidf.T).todense(), dtype=np.float32)
+            (prepared.unit_tfidf[flat_units] @ prepared.call_tfidf_t).toarray().astype(np.float32, copy=False)
             if len(rows)
             else np.zeros((0, n_calls), np.float32)
         )
-        lex = np.asarray(
-            (prepared.profile_tfidf[idx] @ prepared.call_tfidf.T).todense(), dtype=np.float32
-        )
+        out[_F["lexical"]] = (prepared.profile_tfidf[idx] @ prepared.call_tfidf_t).toarray()
+        buckets = _size_buckets(sizes)
+        _unit_aggregates(dense, buckets, out[_F["dense_mean"]], out[_F["dense_top3"]], out[_F["dense_max"]])
+        _unit_aggregates(lex_units, buckets, out[_F["lexical_unit_mean"]], out[_F["lexical_unit_top3"]], None)
+
         dests = self._destination_model(group.name)
         if dests is not None and len(rows):
             d_index, p_index = dests.index()
             dest_col = np.array([d_index.get(pl.destination, -1) for pl in prepared.call_places])
             part_col = np.array([p_index.get(pl.part, -1) for pl in prepared.call_places])
-            unit_dest = unit_vecs @ dests.destination_vectors.T
+            n_dest = len(dests.destinations)
+            dmax = np.zeros((len(idx), n_dest), dtype=np.float32)
+            _unit_aggregates(unit_vecs @ dests.destination_vectors.T, buckets, None, None, dmax)
+            mean_vecs = np.zeros((len(idx), unit_vecs.shape[1]), dtype=np.float32)
+            _unit_aggregates(unit_vecs, buckets, mean_vecs, None, None)
+            norms = np.linalg.norm(mean_vecs, axis=1, keepdims=True)
+            mean_vecs = np.where(norms > 0, mean_vecs / np.where(norms > 0, norms, 1.0), mean_vecs)
+            dsim = mean_vecs @ dests.destination_vectors.T
+            psim = mean_vecs @ dests.part_vectors.T
+            has = (np.asarray(sizes) > 0)[:, None]
+            known_d, known_p = dest_col >= 0, part_col >= 0
+            out[_F["dest_profile"]] = np.where(known_d & has, dsim[:, dest_col], 0.0)
+            out[_F["part_profile"]] = np.where(known_p & has, psim[:, part_col], 0.0)
+            out[_F["dest_profile_max"]] = np.where(known_d & has, dmax[:, dest_col], 0.0)
+            hub_mean, hub_max = self._call_hubs(prepared, group, dests, dest_col)
+            out[_F["call_hub_mean"]] = hub_mean[None, :]
+            out[_F["call_hub_max"]] = hub_max[None, :]
         else:
-            dest_col = part_col = np.full(n_calls, -1)
-            unit_dest = None
-
-        start = 0
-        for r, (i, size) in enumerate(zip(idx, sizes, strict=True)):
-            block = slice(start, start + size)
-            start += size
-            f = out[r]
-            if size:
-                d = dense[block]
-                f[:, _F["dense_mean"]] = d.mean(0)
-                f[:, _F["dense_top3"]] = _top_mean(d, 3)
-                f[:, _F["dense_max"]] = d.max(0)
-                lu = lex_units[block]
-                f[:, _F["lexical_unit_mean"]] = lu.mean(0)
-                f[:, _F["lexical_unit_top3"]] = _top_mean(lu, 3)
-                if unit_dest is not None:
-                    mean_vec = unit_vecs[block].mean(0)
-                    norm = np.linalg.norm(mean_vec)
-                    mean_vec = mean_vec / norm if norm else mean_vec
-                    dsim = mean_vec @ dests.destination_vectors.T
-                    psim = mean_vec @ dests.part_vectors.T
-                    dmax = unit_dest[block].max(0)
-                    f[:, _F["dest_profile"]] = np.where(dest_col >= 0, dsim[dest_col], 0.0)
-                    f[:, _F["part_profile"]] = np.where(part_col >= 0, psim[part_col], 0.0)
-                    f[:, _F["dest_profile_max"]] = np.where(dest_col >= 0, dmax[dest_col], 0.0)
-            f[:, _F["lexical"]] = lex[r]
-            self._track(prepared, i, f)
-        out[:, :, _F["kind_RIA"] : _F["kind_RIA"] + prepared.call_static.shape[1]] = prepared.call_static
-        out[:, :, _F["dest_known"]] = (dest_col >= 0).astype(np.float32)
+            dest_col = np.full(n_calls, -1)
+        self._track_planes(prepared, idx, out)
+        static = prepared.call_static
+        for k in range(static.shape[1]):
+            out[_F["kind_RIA"] + k] = static[None, :, k]
+        out[_F["dest_known"]] = (dest_col >= 0).astype(np.float32)[None, :]
         org = prepared.org_onehot[idx]
-        out[:, :, _F[ORG_FEATURES[0]] : _F[ORG_FEATURES[-1]] + 1] = org[:, None, :]
-        kinds = prepared.call_static[:, : len(CALL_KINDS)]
+        for t, name in enumerate(ORG_FEATURES):
+            out[_F[name]] = org[:, t, None]
         for t, org_type in enumerate(ORGANISATION_TYPES):
-            for k, kind in enumerate(("RIA", "IA", "CSA")):
-                out[:, :, _F[f"org_{org_type}_x_{kind}"]] = org[:, t, None] * kinds[None, :, CALL_KINDS.index(kind)]
+            for kind in ("RIA", "IA", "CSA"):
+                out[_F[f"org_{org_type}_x_{kind}"]] = org[:, t, None] * static[None, :, CALL_KINDS.index(kind)]
         self._fill_unavailable(out, dests is not None, group.name)
         for name in STANDARDISED:
-            x = out[:, :, _F[name]]
+            x = out[_F[name]]
             mu = x.mean(1, keepdims=True)
             sd = x.std(1, keepdims=True)
-            out[:, :, _F[f"z_{name}"]] = np.where(sd > 1e-6, (x - mu) / np.maximum(sd, 1e-6), 0.0)
+            out[_F[f"z_{name}"]] = np.where(sd > 1e-6, (x - mu) / np.maximum(sd, 1e-6), 0.0)
         return out, {"dense": dense, "sizes": sizes, "units": flat_units}
+
+    @staticmethod
+    def _call_hubs(
+        prepared: Prepared, group: _Group, dests: DestinationProfiles, dest_col: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and maximum similarity of each call to the profiles of all destinations but its
+        own: how much a call looks like everything that gets funded rather than one line of
+        work. Its own destination is left out because a call's own funded projects can only
+        sit there: with them, the signal would say whose outcomes went into the profiles.
+        Computed once per destination model (the evaluation swaps models on one preparation)."""
+        memo = prepared.call_hubs.get(group.name)
+        if memo is None or memo[0] is not dests:
+            sims = group.call_vectors @ dests.destination_vectors.T
+            own = np.zeros(sims.shape, dtype=bool)
+            known = np.flatnonzero(dest_col >= 0)
+            own[known, dest_col[known]] = True
+            others = np.where(own, np.nan, sims)
+            count = (~own).sum(1)
+            mean = np.where(count > 0, np.nansum(others, 1) / np.maximum(count, 1), 0.0)
+            top = np.where(count > 0, np.nanmax(np.where(own, -np.inf, sims), 1), 0.0)
+            memo = (dests, mean.astype(np.float32), top.astype(np.float32))
+            prepared.call_hubs[group.name] = memo
+        return memo[1], memo[2]
 
     def _destination_model(self, group_name: str) -> DestinationProfiles | None:
         if self.destinations is None or self.destinations.model != group_name:
             return None
         return self.destinations
 
-    def _fill_unavailable(self, out: np.ndarray, has_destinations: bool, group_name: str) -> None:
+    def _fill_unavailable(self, planes: np.ndarray, has_destinations: bool, group_name: str) -> None:
         """Signals the learned model cannot read for this embedder are set to their average."""
         if self.model is None:
             return
         if not has_destinations:
             for name in DESTINATION_FEATURES:
-                out[:, :, _F[name]] = self.model.neutral(name)
+                planes[_F[name]] = self.model.neutral(name)
         if group_name != self.model.meta.get("model", group_name):
             # another model's similarities live on another scale: only their standardised
             # versions are comparable
             for name in DENSE_FEATURES:
-                out[:, :, _F[name]] = self.model.neutral(name)
+                planes[_F[name]] = self.model.neutral(name)
 
-    def _track(self, prepared: Prepared, i: int, f: np.ndarray) -> None:
-        n = prepared.track_n[i]
-        if n == 0:
-            f[:, _F["history_empty"]] = 1.0
-            return
-        part = prepared.track_counts["part"][i][prepared.call_codes["part"]]
-        dest = prepared.track_counts["dest"][i][prepared.call_codes["dest"]]
-        call = prepared.track_counts["call"][i][prepared.call_codes["call"]]
-        kind = prepared.track_counts["kind"][i][prepared.call_codes["kind"]]
-        f[:, _F["part_share"]] = part / n
-        f[:, _F["part_any"]] = part > 0
-        f[:, _F["dest_share"]] = dest / n
-        f[:, _F["dest_any"]] = dest > 0
-        f[:, _F["dest_log"]] = np.log1p(dest)
-        f[:, _F["call_share"]] = call / n
-        f[:, _F["call_any"]] = call > 0
-        kn = prepared.kind_n[i]
-        f[:, _F["kind_share"]] = kind / kn if kn else 0.0
-        f[:, _F["kind_any"]] = kind > 0
+    def _track_planes(self, prepared: Prepared, idx: np.ndarray, planes: np.ndarray) -> None:
+        n = prepared.track_n[idx][:, None]
+        has = n > 0
+        safe_n = np.where(has, n, 1.0)
+
+        def counts(key: str) -> np.ndarray:
+            return prepared.track_counts[key][idx][:, prepared.call_codes[key]]
+
+        part, dest, call, kind = counts("part"), counts("dest"), counts("call"), counts("kind")
+        planes[_F["history_empty"]] = ~has
+        planes[_F["part_share"]] = np.where(has, part / safe_n, 0.0)
+        planes[_F["part_any"]] = has & (part > 0)
+        planes[_F["dest_share"]] = np.where(has, dest / safe_n, 0.0)
+        planes[_F["dest_any"]] = has & (dest > 0)
+        planes[_F["dest_log"]] = np.where(has, np.log1p(dest), 0.0)
+        planes[_F["call_share"]] = np.where(has, call / safe_n, 0.0)
+        planes[_F["call_any"]] = has & (call > 0)
+        kn = prepared.kind_n[idx][:, None]
+        planes[_F["kind_share"]] = np.where(has & (kn > 0), kind / np.where(kn > 0, kn, 1.0), 0.0)
+        planes[_F["kind_any"]] = has & (kind > 0)
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
         if self.model is not None:
@@ -530,18 +581,44 @@ class Matcher:
             total += weight * features[..., _F[name]]
         return total
 
+    def score_planes(self, planes: np.ndarray) -> np.ndarray:
+        """`score_features` of a feature-major block (len(FEATURES), ...)."""
+        if self.model is not None and list(self.model.features) == list(FEATURES):
+            return self.model.score_planes(planes)
+        return self.score_features(np.moveaxis(planes, 0, -1))
+
     def scores(
         self, prepared: Prepared, progress: Progress = NULL_PROGRESS
     ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
-        """(profile indices, scores (len, n_calls), explanation material) chunk by chunk."""
+        """(profile indices, scores (len, n_calls), explanation material) chunk by chunk, in
+        order. With `threads` > 1 the next chunks are computed while the caller handles this
+        one (NumPy and SciPy release the interpreter lock in the heavy products)."""
         progress.start("scoring", len(prepared.profiles))
-        for idx in self.chunks(prepared):
-            feats, extra = self.features(prepared, idx)
-            scores = self.score_features(feats).astype(np.float32)
-            extra["features"] = feats
-            yield idx, scores, extra
-            progress.advance(len(idx))
+        chunks = iter(list(self.chunks(prepared)))
+        if self.threads <= 1:
+            for idx in chunks:
+                yield self._score_chunk(prepared, idx)
+                progress.advance(len(idx))
+        else:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="matcher") as pool:
+                pending = deque(pool.submit(self._score_chunk, prepared, idx)
+                                for idx in islice(chunks, self.threads))
+                while pending:
+                    done = pending.popleft().result()
+                    following = next(chunks, None)
+                    if following is not None:
+                        pending.append(pool.submit(self._score_chunk, prepared, following))
+                    yield done
+                    progress.advance(len(done[0]))
         progress.finish()
+
+    def _score_chunk(
+        self, prepared: Prepared, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        planes, extra = self.feature_planes(prepared, idx)
+        scores = self.score_planes(planes).astype(np.float32, copy=False)
+        extra["features"] = planes.transpose(1, 2, 0)
+        return idx, scores, extra
 
     def rank(
         self,
@@ -561,21 +638,36 @@ class Matcher:
             if allowed is not None:
                 scores = np.where(allowed[idx], scores, -np.inf)
             offsets = np.concatenate([[0], np.cumsum(extra["sizes"])])
+            chosen: list[tuple[int, int, list[int]]] = []  # (row in chunk, profile, calls)
             for r, i in enumerate(idx):
                 if prepared.profiles[i].is_empty():
                     continue
                 order = top_indices(scores[r], top_k)
+                chosen.append((r, int(i), [int(j) for j in order if np.isfinite(scores[r, j])]))
+            terms: list[list[str]] = []
+            if explain:
+                # the shared terms of the whole chunk's matches in one sparse product
+                terms = shared_terms_of_pairs(
+                    prepared.lexical,
+                    prepared.profile_tfidf,
+                    np.array([i for _, i, js in chosen for _ in js], dtype=np.int64),
+                    prepared.call_tfidf,
+                    np.array([j for _, _, js in chosen for j in js], dtype=np.int64),
+                    k=5,
+                )
+            pair = 0
+            for r, i, calls in chosen:
                 ranked = []
-                for j in order:
-                    if not np.isfinite(scores[r, j]):
-                        break
-                    item = RankedCall(int(j), float(scores[r, j]))
+                for j in calls:
+                    item = RankedCall(j, float(scores[r, j]))
                     if explain:
                         block = extra["dense"][offsets[r] : offsets[r + 1]]
                         units = extra["units"][offsets[r] : offsets[r + 1]]
                         item.explanation = self.explain(
-                            prepared, int(i), int(j), units, block[:, j], extra["features"][r, j]
+                            prepared, i, j, units, block[:, j], extra["features"][r, j],
+                            shared=terms[pair],
                         )
+                        pair += 1
                     ranked.append(item)
                 result[i] = ranked
         return result
@@ -590,6 +682,7 @@ class Matcher:
         units: np.ndarray,
         unit_scores: np.ndarray,
         feats: np.ndarray,
+        shared: list[str] | None = None,
     ) -> dict[str, Any]:
         """The member passage and call passage that matched best, shared terms, track record."""
         call = prepared.calls[j]
@@ -598,7 +691,7 @@ class Matcher:
             "member_source": "",
             "member_passage": "",
             "call_passage": "",
-            "shared_terms": shared_terms_of_rows(
+            "shared_terms": shared if shared is not None else shared_terms_of_rows(
                 prepared.lexical, prepared.profile_tfidf, i, prepared.call_tfidf, j, k=5
             ),
             "parts": {
@@ -609,8 +702,14 @@ class Matcher:
             },
         }
         if len(units):
-            unit = prepared.units[int(units[int(np.argmax(unit_scores))])]
-            member_vecs = group.cache.encode(unit.passages)
+            unit_id = int(units[int(np.argmax(unit_scores))])
+            unit = prepared.units[unit_id]
+            # a one-passage unit's vector is its passage's: no cache lookup needed
+            member_vecs = (
+                group.unit_vectors[prepared.unit_row[unit_id]][None, :]
+                if len(unit.passages) == 1
+                else group.cache.encode(unit.passages)
+            )
             call_vecs = group.call_passage_vectors[j]
             if len(member_vecs) and len(call_vecs):
                 sims = member_vecs @ call_vecs.T
@@ -658,11 +757,41 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-def _top_mean(matrix: np.ndarray, k: int) -> np.ndarray:
-    if matrix.shape[0] <= k:
-        return matrix.mean(0)
-    return np.partition(matrix, matrix.shape[0] - k, axis=0)[-k:].mean(0)
 
+def _size_buckets(sizes: Sequence[int]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Profiles grouped by their number of units: (size, rows of the chunk, (n, size) indices of
+    their units in the flat unit order). Profiles without units are left out."""
+    sizes_arr = np.asarray(sizes, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes_arr)])[:-1]
+    buckets = []
+    for size in np.unique(sizes_arr):
+        if size == 0:
+            continue
+        rows = np.flatnonzero(sizes_arr == size)
+        buckets.append((int(size), rows, offsets[rows][:, None] + np.arange(size)[None, :]))
+    return buckets
+
+
+def _unit_aggregates(
+    matrix: np.ndarray,
+    buckets: list[tuple[int, np.ndarray, np.ndarray]],
+    mean: np.ndarray | None,
+    top3: np.ndarray | None,
+    maximum: np.ndarray | None,
+) -> None:
+    """Per profile, the mean, mean of the best three and maximum of its units' rows of
+    `matrix` (flat unit order), written into the given (n_profiles, n_cols) arrays."""
+    for size, rows, units in buckets:
+        block = matrix[units]  # (n, size, n_cols)
+        if mean is not None:
+            mean[rows] = block.mean(1)
+        if maximum is not None:
+            maximum[rows] = block.max(1)
+        if top3 is not None:
+            if size <= 3:
+                top3[rows] = block.mean(1) if mean is None else mean[rows]
+            else:
+                top3[rows] = np.partition(block, size - 3, axis=1)[:, -3:].mean(1)
 
 def _segment_means(vectors: np.ndarray, sizes: list[int], dim: int) -> np.ndarray:
     out = np.zeros((len(sizes), dim), dtype=np.float32)

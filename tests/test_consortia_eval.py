@@ -143,4 +143,20 @@ def test_cli_evaluate_task_b(tmp_path: Path) -> None:
     assert [x["query_id"] for x in lines] == ["B-101000008", "B-101000011"]
     result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),
                                            "--task", "b", "--folds", "2"])
-    assert result.exit_code == 2 and "apply to task a" in result.output
+    assert result.exit_code == 2 and "applies to task a" in result.output
+    # --ranker: the given partner ranking model is scored instead of the shipped one
+    from importlib import resources
+
+    shipped = resources.files("horizon_match").joinpath("artefacts/partner_ranker.json")
+    copy = tmp_path / "ranker.json"
+    copy.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),
+                                           "--task", "b", "--ranker", str(copy), "--json"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output[result.output.index("{"):])
+    assert again["methods"] == report["methods"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}", encoding="utf-8")
+    result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),
+                                           "--task", "b", "--ranker", str(bad)])
+    assert result.exit_code != 0 and "partner ranking model" in result.output

@@ -422,3 +422,119 @@ def test_ranker_scores_a_block_like_its_rows() -> None:
     scores = model.score(block)
     assert scores.shape == (3, 5)
     assert np.allclose(scores[1], model.score(block[1]), atol=1e-5)
+
+
+def test_shared_terms_of_many_pairs_match_one_pair_at_a_time() -> None:
+    from horizon_match.lexical import LexicalIndex, shared_terms_of_pairs, shared_terms_of_rows
+
+    texts = [
+        "offshore wind turbine blades from recyclable composites",
+        "recyclable composite blades for offshore wind farms and turbine towers",
+        "autonomous underwater robots for hull inspection",
+        "underwater inspection of offshore wind turbine foundations by robots",
+        "",
+    ]
+    index = LexicalIndex()
+    rows = index.weigh(index.fit_counts(texts))
+    pairs = [(i, j) for i in range(len(texts)) for j in range(len(texts))]
+    many = shared_terms_of_pairs(
+        index, rows, np.array([i for i, _ in pairs]), rows, np.array([j for _, j in pairs]), k=3
+    )
+    assert many == [shared_terms_of_rows(index, rows, i, rows, j, k=3) for i, j in pairs]
+    assert any(many) and many[pairs.index((0, 4))] == []
+    assert shared_terms_of_pairs(index, rows, np.array([], int), rows, np.array([], int)) == []
+
+
+def test_vocabulary_cap_keeps_the_most_frequent_terms() -> None:
+    from horizon_match.lexical import LexicalIndex
+
+    index = LexicalIndex(max_features=3)
+    counts = index.fit_counts(["graphene sensors graphene", "graphene batteries sensors", "robots"])
+    assert counts.shape == (3, 3)
+    # graphene (3), sensors (2), then the first of the terms seen once
+    assert list(index.terms) == ["graphene", "sensors", "graphene sensors"]
+    assert counts.toarray()[0].tolist() == [2.0, 1.0, 1.0]
+    # texts counted later use the same vocabulary
+    assert index.counts(["sensors and graphene"]).toarray().tolist() == [[1.0, 1.0, 0.0]]
+    only_stop_words = LexicalIndex()
+    assert only_stop_words.fit_counts(["the and of", ""]).shape[0] == 2
+
+
+def test_ranker_scores_feature_planes_like_feature_rows() -> None:
+    from horizon_match.ranker import RankerModel
+
+    rng = np.random.default_rng(2)
+    n = len(FEATURES)
+    used = (rng.random(n) > 0.5).astype(np.float32)
+    hidden = RankerModel(
+        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
+        scale=rng.uniform(0.5, 2.0, n).astype(np.float32),
+        hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
+        hidden_bias=rng.normal(size=4).astype(np.float32),
+        out_weights=rng.normal(size=4).astype(np.float32), out_bias=0.3, used=used,
+    )
+    linear = RankerModel(
+        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
+        scale=rng.uniform(0.5, 2.0, n).astype(np.float32), hidden_weights=None, hidden_bias=None,
+        out_weights=rng.normal(size=n).astype(np.float32), out_bias=-0.2,
+    )
+    block = rng.normal(size=(3, 5, n)).astype(np.float32)
+    planes = np.ascontiguousarray(np.moveaxis(block, -1, 0))
+    for model in (hidden, linear):
+        assert np.allclose(model.score_planes(planes), model.score(block), atol=1e-4)
+
+
+def test_threaded_scoring_ranks_exactly_like_one_thread() -> None:
+    profiles = [
+        Profile(key=f"m{i}", description=f"{name} research and wind turbine blades" if i % 3 else name)
+        for i, name in enumerate(UNRELATED)
+    ]
+    calls = CALLS * 3
+    results = []
+    for threads in (1, 2):
+        # chunks of 4 profiles, so several are in flight at once
+        matcher = Matcher(EmbedderSet(FakeEmbedder()), threads=threads, chunk_size=4)
+        prepared = matcher.prepare(profiles, calls)
+        ranked = [(idx.tolist(), scores.copy()) for idx, scores, _ in matcher.scores(prepared)]
+        order = [(len(r), [(c.call_index, c.explanation["reason"]) for c in r])
+                 for r in matcher.rank(prepared, 5)]
+        results.append((ranked, order))
+    (one, order_one), (two, order_two) = results
+    assert order_one == order_two and any(n for n, _ in order_one)
+    assert [i for i, _ in one] == [i for i, _ in two] and len(one) == 5
+    for (_, a), (_, b) in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def test_call_breadth_is_its_similarity_to_the_other_destinations() -> None:
+    embedder = FakeEmbedder()
+    profile = Profile("lab", description="offshore wind turbine blades and composites")
+    matcher = Matcher(EmbedderSet(embedder))
+    prepared = matcher.prepare([profile], CALLS)
+    group = prepared.groups[embedder.name]
+    keys = ["CL5/D3", "CL6/FARM", "CL9/OTHER"]  # the first two are WIND's and SOIL's own
+    own = [parse_identifier(c.key).destination for c in CALLS]
+    assert own[0] == keys[0] and own[2] == keys[1]
+
+    def destinations(texts: list[str]) -> DestinationProfiles:
+        vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return DestinationProfiles.fit(embedder.name, vectors, keys, [k.split("/")[0] for k in keys])
+
+    mean, top = FEATURES.index("call_hub_mean"), FEATURES.index("call_hub_max")
+    seen = []
+    for texts in (["wind turbine blades", "soil microbiome farming", "jazz archives"],
+                  ["underwater robots", "port hulls", "ship inspection"]):
+        dests = destinations(texts)
+        feats, _ = matcher.derive(destinations=dests).features(prepared, np.array([0]))
+        sims = group.call_vectors @ dests.destination_vectors.T
+        for j, call_own in enumerate(own):
+            # a call's own destination holds its own funded projects: never part of its breadth
+            others = [d for d, key in enumerate(keys) if key != call_own]
+            assert np.isclose(feats[0, j, mean], sims[j, others].mean(), atol=1e-6)
+            assert np.isclose(feats[0, j, top], sims[j, others].max(), atol=1e-6)
+        seen.append(feats[0, :, top].copy())
+    # the second destination model on the same preparation is not served the first one's values
+    assert not np.allclose(seen[0], seen[1])
+    plain, _ = matcher.features(prepared, np.array([0]))
+    assert not plain[0, :, mean].any()  # no destination model: no breadth
