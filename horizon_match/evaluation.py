@@ -586,9 +586,9 @@ def _cross_fitted(
             prepared = matcher.prepare([data.profile(data.queries[i]) for i in test],
                                        [c.call_doc() for c in calls])
             for idx in matcher.chunks(prepared):
-                feats, _ = matcher.features(prepared, idx)
+                planes, _ = matcher.feature_planes(prepared, idx)
                 for name, model in models.items():
-                    scores = model.score(feats)
+                    scores = model.score_planes(planes)
                     for r, i in enumerate(idx):
                         q = data.queries[test[i]]
                         ranks[name][test[i]] = rank_of(scores[r], call_index[q.target_topic])

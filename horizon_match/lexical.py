@@ -2,7 +2,12 @@
 
 The vocabulary is learned from the calls of one matching run (only a term some call uses can
 be shared with a call) and IDF from all its texts (calls and profile texts); then each member
-profile (all its texts together) is compared with each call by cosine.
+profile (all its texts together) is compared with each call by cosine. A profile's vector is
+thus normalised over the terms calls use: its words no call uses do not dilute it, so a broad
+profile with one relevant term scores higher than it would against its whole vocabulary. For
+a whole profile the order of its calls is the same either way (only per-text values inside
+it change); the learned ranker was trained on the values as they are now (held-out quality
+unchanged, BENCHMARKS.md).
 `shared_terms` gives the highest-weighted terms a member and a call have in common, for the
 explanation line.
 """
@@ -191,6 +196,9 @@ def shared_terms_of_rows(
     return _pick_terms(index.terms, common[order], weights[order], k)
 
 
+PAIR_BATCH_ENTRIES = 2_000_000
+
+
 def shared_terms_of_pairs(
     index: LexicalIndex,
     profiles: sparse.csr_matrix,
@@ -203,6 +211,20 @@ def shared_terms_of_pairs(
     sparse product and one sort instead of a few NumPy calls per pair."""
     if len(profile_rows) == 0:
         return []
+    # each pair copies its profile row: big profiles are taken a few pairs at a time
+    sizes = np.diff(profiles.indptr)[profile_rows]
+    if len(profile_rows) > 1 and sizes.sum() > PAIR_BATCH_ENTRIES:
+        out: list[list[str]] = []
+        start = 0
+        while start < len(profile_rows):
+            end = start + 1 + int(np.searchsorted(
+                np.cumsum(sizes[start + 1 :]), PAIR_BATCH_ENTRIES - sizes[start], side="right"
+            ))
+            out.extend(shared_terms_of_pairs(
+                index, profiles, profile_rows[start:end], calls, call_rows[start:end], k
+            ))
+            start = end
+        return out
     product = sparse.csr_matrix(profiles[profile_rows].multiply(calls[call_rows]))
     product.eliminate_zeros()
     row_of = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))

@@ -55,6 +55,7 @@ PROJECT_PASSAGES = 2
 DESCRIPTION_PASSAGES = 8
 CALL_PASSAGES = 8
 CHUNK_PROFILES = 128
+CHUNK_UNITS = 4096
 
 DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
 LEXICAL_FEATURES = ("lexical", "lexical_unit_mean", "lexical_unit_top3")
@@ -423,14 +424,25 @@ class Matcher:
     # --- features and scores -------------------------------------------------------------------
 
     def chunks(self, prepared: Prepared, size: int | None = None) -> Iterator[np.ndarray]:
-        """Profile indices in chunks that share one embedder."""
+        """Profile indices in chunks that share one embedder: at most `size` profiles and, past
+        the first profile, at most CHUNK_UNITS units (a chunk's unit x call matrices are its
+        memory, and a few chunks are in flight at once)."""
         size = size or self.chunk_size
         by_group: dict[str, list[int]] = {}
         for i, g in enumerate(prepared.profile_group):
             by_group.setdefault(g, []).append(i)
         for ids in by_group.values():
-            for start in range(0, len(ids), size):
-                yield np.array(ids[start : start + size], dtype=np.int64)
+            chunk: list[int] = []
+            units = 0
+            for i in ids:
+                n = len(prepared.profile_units[i])
+                if chunk and (len(chunk) >= size or units + n > CHUNK_UNITS):
+                    yield np.array(chunk, dtype=np.int64)
+                    chunk, units = [], 0
+                chunk.append(i)
+                units += n
+            if chunk:
+                yield np.array(chunk, dtype=np.int64)
 
     def features(self, prepared: Prepared, idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         """(len(idx), n_calls, len(FEATURES)) for profiles `idx` (one embedder group), plus
@@ -482,9 +494,9 @@ class Matcher:
             psim = mean_vecs @ dests.part_vectors.T
             has = (np.asarray(sizes) > 0)[:, None]
             known_d, known_p = dest_col >= 0, part_col >= 0
-            out[_F["dest_profile"]] = np.where(known_d & has, dsim[:, dest_col], 0.0)
-            out[_F["part_profile"]] = np.where(known_p & has, psim[:, part_col], 0.0)
-            out[_F["dest_profile_max"]] = np.where(known_d & has, dmax[:, dest_col], 0.0)
+            out[_F["dest_profile"]] = _gather(dsim, dest_col, known_d & has)
+            out[_F["part_profile"]] = _gather(psim, part_col, known_p & has)
+            out[_F["dest_profile_max"]] = _gather(dmax, dest_col, known_d & has)
             hub_mean, hub_max = self._call_hubs(prepared, group, dests, dest_col)
             out[_F["call_hub_mean"]] = hub_mean[None, :]
             out[_F["call_hub_max"]] = hub_max[None, :]
@@ -524,11 +536,14 @@ class Matcher:
             own = np.zeros(sims.shape, dtype=bool)
             known = np.flatnonzero(dest_col >= 0)
             own[known, dest_col[known]] = True
-            others = np.where(own, np.nan, sims)
             count = (~own).sum(1)
-            mean = np.where(count > 0, np.nansum(others, 1) / np.maximum(count, 1), 0.0)
-            top = np.where(count > 0, np.nanmax(np.where(own, -np.inf, sims), 1), 0.0)
-            memo = (dests, mean.astype(np.float32), top.astype(np.float32))
+            mean = np.zeros(len(sims), dtype=np.float32)
+            top = np.zeros(len(sims), dtype=np.float32)
+            rows = count > 0  # a model with no destination (or only the call's own) says nothing
+            if rows.any():
+                mean[rows] = np.where(own, 0.0, sims)[rows].sum(1) / count[rows]
+                top[rows] = np.where(own, -np.inf, sims)[rows].max(1)
+            memo = (dests, mean, top)
             prepared.call_hubs[group.name] = memo
         return memo[1], memo[2]
 
@@ -756,6 +771,13 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     order = part[np.lexsort((part, -scores[part]))]
     return order[:k]
 
+
+
+def _gather(matrix: np.ndarray, columns: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """matrix[:, columns] where `where` (rows x columns) holds, else 0; columns may be -1."""
+    if matrix.shape[1] == 0:
+        return np.zeros(where.shape, dtype=np.float32)
+    return np.where(where, matrix[:, np.maximum(columns, 0)], 0.0)
 
 
 def _size_buckets(sizes: Sequence[int]) -> list[tuple[int, np.ndarray, np.ndarray]]:

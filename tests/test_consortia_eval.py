@@ -155,6 +155,21 @@ def test_cli_evaluate_task_b(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     again = json.loads(result.output[result.output.index("{"):])
     assert again["methods"] == report["methods"]
+    # a different model changes the numbers, and only the feature sets it holds are scored
+    model = json.loads(copy.read_text(encoding="utf-8"))
+    model["models"] = {"combined": model["models"]["combined"]}
+    for fold in model["models"]["combined"]:
+        for tree in fold["trees"]:
+            tree["value"] = [-v for v in tree["value"]]  # every preference reversed
+    reversed_model = tmp_path / "reversed.json"
+    reversed_model.write_text(json.dumps(model), encoding="utf-8")
+    result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL), "--task",
+                                           "b", "--ranker", str(reversed_model), "--json"])
+    assert result.exit_code == 0, result.output
+    other = json.loads(result.output[result.output.index("{"):])["methods"]
+    assert other != again["methods"]
+    assert "ablation: text fit only" in again["methods"]
+    assert "ablation: text fit only" not in other
     bad = tmp_path / "bad.json"
     bad.write_text("{}", encoding="utf-8")
     result = CliRunner().invoke(cli.main, ["--db", db, "evaluate", "cordis", str(SMALL),

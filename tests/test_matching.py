@@ -442,6 +442,18 @@ def test_shared_terms_of_many_pairs_match_one_pair_at_a_time() -> None:
     )
     assert many == [shared_terms_of_rows(index, rows, i, rows, j, k=3) for i, j in pairs]
     assert any(many) and many[pairs.index((0, 4))] == []
+    # big profiles are taken a few pairs at a time, with the same answers
+    import horizon_match.lexical as lexical
+
+    old_budget = lexical.PAIR_BATCH_ENTRIES
+    lexical.PAIR_BATCH_ENTRIES = 7
+    try:
+        batched = shared_terms_of_pairs(
+            index, rows, np.array([i for i, _ in pairs]), rows, np.array([j for _, j in pairs]), k=3
+        )
+    finally:
+        lexical.PAIR_BATCH_ENTRIES = old_budget
+    assert batched == many
     assert shared_terms_of_pairs(index, rows, np.array([], int), rows, np.array([], int)) == []
 
 
@@ -538,3 +550,53 @@ def test_call_breadth_is_its_similarity_to_the_other_destinations() -> None:
     assert not np.allclose(seen[0], seen[1])
     plain, _ = matcher.features(prepared, np.array([0]))
     assert not plain[0, :, mean].any()  # no destination model: no breadth
+
+
+def test_destination_model_without_destinations_gives_no_breadth_and_no_crash() -> None:
+    embedder = FakeEmbedder()
+    empty = DestinationProfiles(embedder.name, [], np.zeros((0, embedder.dim), np.float32), [],
+                                np.zeros((0, embedder.dim), np.float32))
+    matcher = Matcher(EmbedderSet(embedder), destinations=empty)
+    prepared = matcher.prepare([Profile("lab", description="wind turbine blades")], CALLS)
+    feats, _ = matcher.features(prepared, np.array([0]))
+    assert not feats[0, :, FEATURES.index("call_hub_max")].any()
+    assert len(matcher.rank(prepared, 3)[0]) == 3
+
+
+def test_chunks_hold_a_bounded_number_of_units() -> None:
+    import horizon_match.scoring as scoring
+
+    big = Profile("big", projects=[PastProject(title=f"P{k}", summary=f"Topic {k} work.")
+                                   for k in range(30)])
+    small = [Profile(f"s{i}", description=f"robots {i}") for i in range(5)]
+    matcher = Matcher(EmbedderSet(FakeEmbedder()))
+    prepared = matcher.prepare([small[0], big, *small[1:], big], CALLS)
+    old = scoring.CHUNK_UNITS
+    scoring.CHUNK_UNITS = 31
+    try:
+        chunks = [c.tolist() for c in matcher.chunks(prepared)]
+    finally:
+        scoring.CHUNK_UNITS = old
+    assert sorted(i for c in chunks for i in c) == list(range(7))
+    for c in chunks:
+        units = sum(len(prepared.profile_units[i]) for i in c)
+        assert len(c) == 1 or units <= 31
+    # a big profile closes the chunk before it rather than overflowing it
+    assert chunks == [[0, 1], [2, 3, 4, 5], [6]]
+
+
+def test_vocabulary_learned_from_the_calls_only() -> None:
+    from horizon_match.lexical import LexicalIndex
+
+    index = LexicalIndex()
+    texts = ["graphene sensors", "graphene batteries", "medieval manuscripts", "sensors"]
+    counts = index.fit_counts(texts, learn_from=1)
+    assert sorted(index.terms) == ["graphene", "graphene sensors", "sensors"]
+    dense = counts.toarray()
+    assert dense.sum(1).tolist() == [3.0, 1.0, 0.0, 1.0]  # only the call's terms are counted
+    # document frequencies still come from every text: "sensors" is in two of four
+    assert index.idf[list(index.terms).index("sensors")] == pytest.approx(np.log(5 / 3) + 1)
+    rows = index.weigh(counts)
+    # a profile is normalised over the terms calls use: its unrelated words do not dilute it
+    assert float((rows[1] @ rows[0].T).toarray()[0, 0]) > 0.3
+    assert rows[2].nnz == 0
