@@ -497,6 +497,15 @@ class Matcher:
             out[_F["dest_profile"]] = _gather(dsim, dest_col, known_d & has)
             out[_F["part_profile"]] = _gather(psim, part_col, known_p & has)
             out[_F["dest_profile_max"]] = _gather(dmax, dest_col, known_d & has)
+            # A call whose destination (or part) has no profile gets the member's average over
+            # the calls that have one, not 0: "no evidence" must not look like "unlike this
+            # member". It also keeps the evaluation honest: there a destination lacks a
+            # profile when all its topics were left out, and the target always is.
+            for name, known in (("dest_profile", known_d), ("dest_profile_max", known_d),
+                                ("part_profile", known_p)):
+                if known.any() and not known.all():
+                    plane = out[_F[name]]
+                    plane[:, ~known] = plane[:, known].mean(1, keepdims=True)
             hub_mean, hub_max = self._call_hubs(prepared, group, dests, dest_col)
             out[_F["call_hub_mean"]] = hub_mean[None, :]
             out[_F["call_hub_max"]] = hub_max[None, :]

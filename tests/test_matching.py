@@ -600,3 +600,20 @@ def test_vocabulary_learned_from_the_calls_only() -> None:
     # a profile is normalised over the terms calls use: its unrelated words do not dilute it
     assert float((rows[1] @ rows[0].T).toarray()[0, 0]) > 0.3
     assert rows[2].nnz == 0
+
+
+def test_calls_without_a_destination_profile_get_the_members_average() -> None:
+    embedder = FakeEmbedder()
+    vectors = np.asarray(embedder.encode(["wind turbine blades", "port robots"]), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dests = DestinationProfiles.fit(embedder.name, vectors, ["CL5/D3", "CL9/X"], ["CL5", "CL9"])
+    matcher = Matcher(EmbedderSet(embedder), destinations=dests)
+    prepared = matcher.prepare([Profile("lab", description="offshore wind blades"), Profile("empty")],
+                               CALLS)
+    feats, _ = matcher.features(prepared, np.array([0, 1]))
+    column = FEATURES.index("dest_profile")
+    # WIND's destination has a profile; ROBOTS' and SOIL's have none: they get WIND's value,
+    # the average over the calls that have one, instead of a 0 that reads as "unlike"
+    assert feats[0, 0, column] != 0.0
+    assert feats[0, 1, column] == feats[0, 2, column] == pytest.approx(feats[0, 0, column])
+    assert not feats[1, :, column].any()  # an empty profile has nothing to compare
