@@ -2,11 +2,16 @@
 
     python benchmarks/matching_speed.py throughput [--passages 1000]
     python benchmarks/matching_speed.py scale [--profiles 30000] [--calls 2000] [--top 10]
+    python benchmarks/matching_speed.py stages [--profiles 30000] [--calls 2000] [--top 10]
 
 `throughput`: the shipped model's raw `SentenceTransformer.encode` against the cached path
 (`EmbeddingCache.encode` into a fresh SQLite file: hashing, batching, storing) on the same
 passages (title + objective of CORDIS dev projects, split as the matcher splits them). Each
 is run twice, alternating, and the faster run of each is kept (the machine is shared).
+
+`stages`: the first --profiles profiles of the 30,000-profile scale database (built if
+missing), in this process on one thread: CPU time of prepare, features, scoring and
+explanations, and the process's memory before, at the peak of and after the TF-IDF fit.
 
 `scale`: --profiles member profiles against --calls calls, every vector already in the cache.
 Texts are built from the words of the CORDIS dev projects and the live topics (each profile: a
@@ -216,9 +221,57 @@ def scale_run(path: Path, n_profiles: int, n_calls: int, top: int) -> None:
     }))
 
 
+def stages(path: Path, n_profiles: int, n_calls: int, top: int) -> None:
+    """CPU time of each stage on one thread, and memory around the TF-IDF fit (in-process)."""
+    from horizon_match import lexical
+    from horizon_match.db import Database
+    from horizon_match.embedding import EmbedderSet, EmbeddingCache
+    from horizon_match.ranker import load_ranker
+    from horizon_match.scoring import Matcher
+
+    def rss_mib() -> int:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmRSS"))
+
+    fit = lexical.LexicalIndex.fit_counts
+    memory: dict[str, int] = {}
+
+    def measured_fit(self, texts, **kw):  # type: ignore[no-untyped-def]
+        memory["before_fit_mib"] = rss_mib()
+        out = fit(self, texts, **kw)
+        memory["fit_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        memory["after_fit_mib"] = rss_mib()
+        return out
+
+    lexical.LexicalIndex.fit_counts = measured_fit  # type: ignore[method-assign]
+    profiles, calls = _scale_data(n_profiles, n_calls)
+    db = Database(f"sqlite:///{path}")
+    embedder = _NoEncoding()
+    matcher = Matcher(EmbedderSet(embedder), {MODEL: EmbeddingCache(db, embedder)}, load_ranker(),
+                      threads=1)
+    c = time.process_time()
+    prepared = matcher.prepare(profiles, calls)
+    cpu = {"prepare": time.process_time() - c, "features": 0.0, "scoring": 0.0}
+    for idx in matcher.chunks(prepared):
+        c = time.process_time()
+        planes, _ = matcher.feature_planes(prepared, idx)
+        cpu["features"] += time.process_time() - c
+        c = time.process_time()
+        matcher.score_planes(planes)
+        cpu["scoring"] += time.process_time() - c
+    c = time.process_time()
+    matcher.rank(prepared, top, explain=False)
+    plain = time.process_time() - c
+    c = time.process_time()
+    matcher.rank(prepared, top)
+    cpu["explanations"] = time.process_time() - c - plain
+    print(json.dumps({"profiles": n_profiles, "calls": n_calls,
+                      **{f"{k}_cpu_s": round(v, 2) for k, v in cpu.items()}, **memory}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["throughput", "scale", "scale-run"])
+    parser.add_argument("what", choices=["throughput", "scale", "scale-run", "stages"])
     parser.add_argument("--passages", type=int, default=1000, help="projects for throughput")
     parser.add_argument("--profiles", type=int, default=30000)
     parser.add_argument("--calls", type=int, default=2000)
@@ -231,6 +284,9 @@ def main() -> None:
         # a fresh process, so its peak memory is the matching's own
         subprocess.run([sys.executable, __file__, "scale-run", "--profiles", str(args.profiles),
                         "--calls", str(args.calls), "--top", str(args.top)], check=True)
+    elif args.what == "stages":
+        # the profiles are the first --profiles of the 30,000-profile scale database
+        stages(scale_setup(30000, args.calls), args.profiles, args.calls, args.top)
     else:
         scale_run(WORK / f"scale-{args.profiles}-{args.calls}.db", args.profiles, args.calls, args.top)
 
