@@ -14,9 +14,9 @@ explanation line.
 
 from __future__ import annotations
 
+import re
 from array import array
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -55,6 +55,7 @@ class LexicalIndex:
         )
         self.idf = np.zeros(0, dtype=np.float32)
         self._terms: np.ndarray | None = None
+        self._term_list: list[str] | None = None
 
     def fit_counts(self, texts: Sequence[str], learn_from: int | None = None) -> sparse.csr_matrix:
         """Learn vocabulary and IDF from `texts`; returns their term counts.
@@ -73,6 +74,7 @@ class LexicalIndex:
             assert counts is not None
             counts = counts[1:]
         self._terms = None
+        self._term_list = None
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = counts.shape[0]
         self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
@@ -84,31 +86,28 @@ class LexicalIndex:
         terms from the first `learn` texts only. Terms are numbered in order of first
         appearance; above max_features the most frequent are kept, ties going to the earlier
         term. None when no term was learned."""
-        analyze = self.counter.build_analyzer()
+        analyze = self._analyzer()
         vocabulary: dict[str, int] = {}
         # typed arrays, not lists: 30,000 profiles make tens of millions of entries
         indices = array("q")
-        values = array("f")
         indptr = array("q", [0])
         for text in corpus[:learn]:
-            row = Counter(analyze(text))
-            indices.extend([vocabulary.setdefault(term, len(vocabulary)) for term in row])
-            values.extend(row.values())
+            indices.extend([vocabulary.setdefault(term, len(vocabulary)) for term in analyze(text)])
             indptr.append(len(indices))
         if not vocabulary:
             return None
+        get = vocabulary.get
         for text in corpus[learn:]:
-            row = Counter(analyze(text))
-            known = [term for term in row if term in vocabulary]
-            indices.extend([vocabulary[term] for term in known])
-            values.extend([row[term] for term in known])
+            # one entry per occurrence of a known term; the duplicates are summed below, in C
+            indices.extend([j for j in map(get, analyze(text)) if j is not None])
             indptr.append(len(indices))
         index_type = np.int32 if len(indices) < np.iinfo(np.int32).max else np.int64
         counts = sparse.csr_matrix(
-            (np.array(values, dtype=np.float32), np.array(indices, dtype=index_type),
+            (np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=index_type),
              np.array(indptr, dtype=index_type)),
             shape=(len(corpus), len(vocabulary)),
         )
+        counts.sum_duplicates()
         terms = list(vocabulary)
         limit = self.counter.max_features
         if limit is not None and len(terms) > limit:
@@ -121,6 +120,25 @@ class LexicalIndex:
         self.counter.vocabulary_ = vocabulary
         self.counter.fixed_vocabulary_ = False
         return counts
+
+    def _analyzer(self) -> Callable[[str], list[str]]:
+        """The counter's analyser (lower case, token pattern, stop words, then words and
+        two-word phrases of the remaining words, as scikit-learn's), written out so that a
+        text costs one regex scan and two list comprehensions: 30,000 profiles' texts go
+        through it. The scikit-learn one is used when its settings differ from these."""
+        c = self.counter
+        if not (c.analyzer == "word" and c.ngram_range == (1, 2) and c.lowercase
+                and c.preprocessor is None and c.tokenizer is None and c.strip_accents is None
+                and c.input == "content" and c.token_pattern is not None):
+            return c.build_analyzer()
+        find = re.compile(c.token_pattern).findall
+        stop = frozenset(c.get_stop_words() or ())
+
+        def analyze(text: str) -> list[str]:
+            tokens = [w for w in find(text.lower()) if w not in stop]
+            return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+
+        return analyze
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not texts:
@@ -155,6 +173,14 @@ class LexicalIndex:
         if self._terms is None:
             self._terms = self.counter.get_feature_names_out()
         return self._terms
+
+    @property
+    def term_list(self) -> list[str]:
+        """`terms` as Python strings: indexing a list is far cheaper than a NumPy string array
+        when explaining hundreds of thousands of matches one term at a time."""
+        if self._term_list is None or len(self._term_list) != len(self.terms):
+            self._term_list = self.terms.tolist()
+        return self._term_list
 
 
 def cosine(profiles: sparse.csr_matrix, calls: sparse.csr_matrix) -> np.ndarray:
@@ -231,26 +257,33 @@ def shared_terms_of_pairs(
     # within each pair: heaviest first, equal weights in term order (as the one-pair version)
     order = np.lexsort((product.indices, -product.data, row_of))
     terms, weights = product.indices[order], product.data[order]
-    names = index.terms
+    names = index.term_list
     return [
         _pick_terms(names, terms[start:end], weights[start:end], k)
         for start, end in zip(product.indptr[:-1], product.indptr[1:], strict=True)
     ]
 
 
-def _pick_terms(names: np.ndarray, terms: np.ndarray, weights: np.ndarray, k: int) -> list[str]:
-    """The first k of `terms` (best first), where a two-word phrase hides its single words."""
+def _pick_terms(names: Sequence[str], terms: np.ndarray, weights: np.ndarray, k: int) -> list[str]:
+    """The first k of `terms` (best first), where a two-word phrase hides its single words:
+    a word is skipped once a chosen phrase contains it, a phrase once one of its words was
+    chosen on its own."""
     chosen: list[str] = []
+    phrase_words: set[str] = set()  # every word of every chosen term
+    singles: set[str] = set()  # chosen one-word terms
     for t, w in zip(terms.tolist(), weights.tolist(), strict=True):
         if w <= 0:
             break
         term = str(names[t])
-        words = term.split()
-        if any(term in other.split() or other in words for other in chosen):
+        if term in phrase_words:
             continue
-        if any(word in chosen for word in words):
-            chosen = [c for c in chosen if c not in words]
+        words = term.split()
+        if len(words) > 1 and not singles.isdisjoint(words):
+            continue
         chosen.append(term)
+        phrase_words.update(words)
+        if len(words) == 1:
+            singles.add(term)
         if len(chosen) == k:
             break
     return chosen

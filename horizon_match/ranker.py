@@ -116,16 +116,37 @@ class RankerModel:
         """`score` of a feature-major block (n_features, ...) -> (...).
 
         The standardisation is folded into the first layer and features the model does not
-        read are skipped, so only one product over the planes it uses remains."""
+        read are skipped: what remains is one product per run of consecutive read planes.""" 
         shape = planes.shape[1:]
         cols, weights, bias = self._folded()
-        x = planes[cols].reshape(len(cols), -1)
-        if self.hidden_weights is not None:
+        runs = _runs(cols)
+        if len(planes) == len(self.features) and planes.flags.c_contiguous and 0 < len(runs) <= 4:
+            # the read planes lie in a few contiguous runs of the block: one product per run
+            # on views of it, instead of gathering a copy of every read plane first (the copy
+            # cost more than the products)
+            flat = planes.reshape(len(planes), -1)
+            w = weights if self.hidden_weights is not None else weights[:, None]
+            h = None
+            start = 0
+            for lo, hi in runs:
+                part = w[start : start + hi - lo].T @ flat[lo:hi]
+                start += hi - lo
+                if h is None:
+                    h = part
+                else:
+                    h += part
+            assert h is not None
+            if self.hidden_weights is None:
+                return (h[0] + bias).reshape(shape)
+        else:
+            x = planes[cols].reshape(len(cols), -1)
+            if self.hidden_weights is None:
+                return (weights @ x + bias).reshape(shape)
             h = weights.T @ x  # (hidden, n)
+        if self.hidden_weights is not None:
             h += bias[:, None]
             np.maximum(h, 0.0, out=h)
-            return (self.out_weights @ h + self.out_bias).reshape(shape)
-        return (weights @ x + bias).reshape(shape)
+        return (self.out_weights @ h + self.out_bias).reshape(shape)
 
     def _folded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._folded_cache is None:
@@ -220,6 +241,17 @@ class RankerModel:
                 else None
             ),
         )
+
+
+def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted column indices as (start, end) runs of consecutive indices."""
+    runs: list[tuple[int, int]] = []
+    for c in cols.tolist():
+        if runs and runs[-1][1] == c:
+            runs[-1] = (runs[-1][0], c + 1)
+        else:
+            runs.append((c, c + 1))
+    return runs
 
 
 def load_ranker(path: Path | None = None) -> RankerModel | None:
