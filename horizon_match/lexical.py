@@ -15,7 +15,7 @@ explanation line.
 from __future__ import annotations
 
 import re
-from array import array
+from itertools import chain
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -35,6 +35,10 @@ _DOMAIN_STOP_WORDS = frozenset(
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _DOMAIN_STOP_WORDS
 _TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w\-]*[^\W_]\b|\b[^\W\d_]{2,}\b"
+
+
+# texts counted at a time (see _count_new_vocabulary)
+COUNT_BLOCK = 4096
 
 
 class LexicalIndex:
@@ -88,26 +92,32 @@ class LexicalIndex:
         term. None when no term was learned."""
         analyze = self._analyzer()
         vocabulary: dict[str, int] = {}
-        # typed arrays, not lists: 30,000 profiles make tens of millions of entries
-        indices = array("q")
-        indptr = array("q", [0])
-        for text in corpus[:learn]:
-            indices.extend([vocabulary.setdefault(term, len(vocabulary)) for term in analyze(text)])
-            indptr.append(len(indices))
+        blocks: list[sparse.csr_matrix] = []
+        # texts are counted in blocks: each block lists one entry per occurrence of a known
+        # term (cheaper in Python than counting per text) and sums the duplicates in C before
+        # the next block, so the raw occurrences of 30,000 profiles never sit in memory at once
+        start = 0
+        while start < learn:
+            end = min(learn, start + COUNT_BLOCK)
+            rows = [[vocabulary.setdefault(term, len(vocabulary)) for term in analyze(text)]
+                    for text in corpus[start:end]]
+            blocks.append(_occurrences(rows))
+            start = end
         if not vocabulary:
             return None
         get = vocabulary.get
-        for text in corpus[learn:]:
-            # one entry per occurrence of a known term; the duplicates are summed below, in C
-            indices.extend([j for j in map(get, analyze(text)) if j is not None])
-            indptr.append(len(indices))
-        index_type = np.int32 if len(indices) < np.iinfo(np.int32).max else np.int64
-        counts = sparse.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=index_type),
-             np.array(indptr, dtype=index_type)),
-            shape=(len(corpus), len(vocabulary)),
+        known_words = self._words_of(vocabulary)
+        while start < len(corpus):
+            end = min(len(corpus), start + COUNT_BLOCK)
+            rows = [[j for j in map(get, analyze(text, known_words)) if j is not None]
+                    for text in corpus[start:end]]
+            blocks.append(_occurrences(rows))
+            start = end
+        counts = sparse.vstack(
+            [sparse.csr_matrix((b.data, b.indices, b.indptr), shape=(b.shape[0], len(vocabulary)))
+             for b in blocks],
+            format="csr",
         )
-        counts.sum_duplicates()
         terms = list(vocabulary)
         limit = self.counter.max_features
         if limit is not None and len(terms) > limit:
@@ -121,7 +131,7 @@ class LexicalIndex:
         self.counter.fixed_vocabulary_ = False
         return counts
 
-    def _analyzer(self) -> Callable[[str], list[str]]:
+    def _analyzer(self) -> Callable[..., list[str]]:
         """The counter's analyser (lower case, token pattern, stop words, then words and
         two-word phrases of the remaining words, as scikit-learn's), written out so that a
         text costs one regex scan and two list comprehensions: 30,000 profiles' texts go
@@ -130,15 +140,25 @@ class LexicalIndex:
         if not (c.analyzer == "word" and c.ngram_range == (1, 2) and c.lowercase
                 and c.preprocessor is None and c.tokenizer is None and c.strip_accents is None
                 and c.input == "content" and c.token_pattern is not None):
-            return c.build_analyzer()
+            base = c.build_analyzer()
+            return lambda text, known=None: base(text)
         find = re.compile(c.token_pattern).findall
         stop = frozenset(c.get_stop_words() or ())
 
-        def analyze(text: str) -> list[str]:
+        def analyze(text: str, known: frozenset[str] | None = None) -> list[str]:
             tokens = [w for w in find(text.lower()) if w not in stop]
-            return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+            if known is None:
+                return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+            # against a fixed vocabulary, a phrase with an unknown word cannot be in it: skip
+            # building it (most phrases of a profile are never used by a call)
+            return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])
+                             if a in known and b in known]
 
         return analyze
+
+    @staticmethod
+    def _words_of(vocabulary: dict[str, int]) -> frozenset[str]:
+        return frozenset(w for term in vocabulary for w in term.split())
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         if not texts:
@@ -223,6 +243,20 @@ def shared_terms_of_rows(
 
 
 PAIR_BATCH_ENTRIES = 2_000_000
+
+
+def _occurrences(rows: list[list[int]]) -> sparse.csr_matrix:
+    """Term ids per text (one per occurrence) as a CSR matrix of counts; columns up to the
+    largest id seen (the caller widens it to the whole vocabulary)."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=indptr[1:])
+    indices = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
+    width = int(indices.max()) + 1 if len(indices) else 0
+    counts = sparse.csr_matrix(
+        (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(rows), width)
+    )
+    counts.sum_duplicates()
+    return counts
 
 
 def shared_terms_of_pairs(

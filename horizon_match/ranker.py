@@ -97,6 +97,7 @@ class RankerModel:
     _folded_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _full_cache: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores of feature rows `x` (..., n_features) -> (...)."""
@@ -116,36 +117,23 @@ class RankerModel:
         """`score` of a feature-major block (n_features, ...) -> (...).
 
         The standardisation is folded into the first layer and features the model does not
-        read are skipped: what remains is one product per run of consecutive read planes.""" 
+        read get zero weights."""
         shape = planes.shape[1:]
         cols, weights, bias = self._folded()
-        runs = _runs(cols)
-        if len(planes) == len(self.features) and planes.flags.c_contiguous and 0 < len(runs) <= 4:
-            # the read planes lie in a few contiguous runs of the block: one product per run
-            # on views of it, instead of gathering a copy of every read plane first (the copy
-            # cost more than the products)
-            flat = planes.reshape(len(planes), -1)
-            w = weights if self.hidden_weights is not None else weights[:, None]
-            h = None
-            start = 0
-            for lo, hi in runs:
-                part = w[start : start + hi - lo].T @ flat[lo:hi]
-                start += hi - lo
-                if h is None:
-                    h = part
-                else:
-                    h += part
-            assert h is not None
-            if self.hidden_weights is None:
-                return (h[0] + bias).reshape(shape)
+        if len(planes) == len(self.features) and planes.flags.c_contiguous:
+            # one product over the whole block as it lies in memory, with zero weights for
+            # the planes the model does not read: cheaper than gathering a copy of the read
+            # planes first (measured: 25 against 29-35 ms per chunk of 128 x 2,000 pairs).
+            # Unread planes must be finite (0 * inf is nan); the matcher leaves them 0.
+            x = planes.reshape(len(planes), -1)
+            weights = self._full_weights()
         else:
             x = planes[cols].reshape(len(cols), -1)
-            if self.hidden_weights is None:
-                return (weights @ x + bias).reshape(shape)
-            h = weights.T @ x  # (hidden, n)
-        if self.hidden_weights is not None:
-            h += bias[:, None]
-            np.maximum(h, 0.0, out=h)
+        if self.hidden_weights is None:
+            return (weights @ x + bias).reshape(shape)
+        h = weights.T @ x  # (hidden, n)
+        h += bias[:, None]
+        np.maximum(h, 0.0, out=h)
         return (self.out_weights @ h + self.out_bias).reshape(shape)
 
     def _folded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,6 +149,15 @@ class RankerModel:
                 b = np.float32(self.out_bias - (self.mean[cols] * inv) @ self.out_weights[cols])
             self._folded_cache = (cols, w.astype(np.float32), np.asarray(b, dtype=np.float32))
         return self._folded_cache
+
+    def _full_weights(self) -> np.ndarray:
+        """The folded first-layer weights with a zero row for every unread feature."""
+        if self._full_cache is None:
+            cols, weights, _ = self._folded()
+            full = np.zeros((len(self.features), *weights.shape[1:]), dtype=np.float32)
+            full[cols] = weights
+            self._full_cache = full
+        return self._full_cache
 
     def neutral(self, name: str) -> float:
         """The value that contributes like an average case (used for unavailable features)."""
@@ -241,17 +238,6 @@ class RankerModel:
                 else None
             ),
         )
-
-
-def _runs(cols: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted column indices as (start, end) runs of consecutive indices."""
-    runs: list[tuple[int, int]] = []
-    for c in cols.tolist():
-        if runs and runs[-1][1] == c:
-            runs[-1] = (runs[-1][0], c + 1)
-        else:
-            runs.append((c, c + 1))
-    return runs
 
 
 def load_ranker(path: Path | None = None) -> RankerModel | None:
