@@ -617,3 +617,129 @@ def test_calls_without_a_destination_profile_get_the_members_average() -> None:
     assert feats[0, 0, column] != 0.0
     assert feats[0, 1, column] == feats[0, 2, column] == pytest.approx(feats[0, 0, column])
     assert not feats[1, :, column].any()  # an empty profile has nothing to compare
+
+
+# --- the fast paths of a big run give what the plain computations give ---------------------
+
+
+def test_fast_analyser_splits_texts_like_scikit_learn() -> None:
+    from horizon_match.lexical import LexicalIndex
+
+    index = LexicalIndex()
+    texts = [
+        "Città di Genova: l’Università è  ÉCOLE naïve co-design, 5G-enabled X_y robots!",
+        "Offshore wind-turbine blades\n\nfrom the recyclable composites; and the blades again",
+        "", "the and of", "A B c dd e-f 3D 2030 H2 hydrogen",
+    ]
+    fast, reference = index._analyzer(), index.counter.build_analyzer()
+    for text in texts:
+        assert fast(text) == reference(text)
+    # against a known set of words only the phrases made of known words are built
+    assert fast("wind turbine blades", frozenset({"wind", "turbine"})) == [
+        "wind", "turbine", "blades", "wind turbine"]
+
+
+def test_blockwise_counting_equals_counting_each_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    import horizon_match.lexical as lexical
+
+    monkeypatch.setattr(lexical, "COUNT_BLOCK", 2)  # several blocks on both sides
+    calls = ["offshore wind turbine blades", "underwater robots for port inspection",
+             "wind farms and port logistics"]
+    profiles = ["recyclable blades for offshore wind turbine towers wind wind",
+                "port robots and underwater robots", "", "medieval manuscripts",
+                "wind turbine blades and port inspection robots"]
+    index = lexical.LexicalIndex()
+    counts = index.fit_counts(calls + profiles, learn_from=len(calls)).toarray()
+    analyse = index.counter.build_analyzer()
+    vocabulary = index.counter.vocabulary_
+    for row, text in zip(counts, calls + profiles, strict=True):
+        expected = np.zeros(len(vocabulary), np.float32)
+        for term, n in Counter(analyse(text)).items():
+            if term in vocabulary:
+                expected[vocabulary[term]] = n
+        assert row.tolist() == expected.tolist()
+    assert counts[5].sum() == counts[6].sum() == 0 and counts[3].sum() > 0
+
+
+def test_unit_aggregates_equal_the_plain_mean_best_three_and_maximum() -> None:
+    from horizon_match.scoring import _segment_means, _size_buckets, _unit_aggregates
+
+    rng = np.random.default_rng(3)
+    sizes = [0, 1, 2, 3, 4, 5, 9, 4, 1, 0, 7]
+    matrix = rng.normal(size=(sum(sizes), 6)).astype(np.float32)
+    mean, top3, maximum = (np.full((len(sizes), 6), np.nan, np.float32) for _ in range(3))
+    _unit_aggregates(matrix, _size_buckets(sizes), mean, top3, maximum)
+    start = 0
+    for r, size in enumerate(sizes):
+        block = matrix[start : start + size]
+        start += size
+        if size == 0:
+            assert np.isnan(mean[r]).all()  # profiles without units are left untouched
+            continue
+        assert np.allclose(mean[r], block.mean(0), atol=1e-6)
+        assert np.allclose(maximum[r], block.max(0))
+        assert np.allclose(top3[r], np.sort(block, 0)[-3:].mean(0), atol=1e-6)
+    # segment means: normalised, zero for empty segments
+    means = _segment_means(matrix, sizes, 6)
+    assert not means[0].any() and not means[9].any()
+    assert np.allclose(means[4], matrix[6:10].mean(0) / np.linalg.norm(matrix[6:10].mean(0)), atol=1e-6)
+
+
+def test_a_ranker_scores_gathered_planes_like_the_whole_block() -> None:
+    rng = np.random.default_rng(4)
+    n = len(FEATURES)
+    used = (rng.random(n) > 0.5).astype(np.float32)
+    model = RankerModel(
+        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
+        scale=rng.uniform(0.5, 2.0, n).astype(np.float32),
+        hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
+        hidden_bias=rng.normal(size=4).astype(np.float32),
+        out_weights=rng.normal(size=4).astype(np.float32), used=used,
+    )
+    planes = rng.normal(size=(n, 3, 8)).astype(np.float32)
+    whole = model.score_planes(planes)
+    strided = model.score_planes(planes[:, :, ::2])  # not contiguous: the read planes gathered
+    assert np.allclose(strided, whole[:, ::2], atol=1e-4)
+    # unread planes do not count, whatever they hold
+    planes[used == 0] = 1e6
+    assert np.allclose(model.score_planes(planes), whole, atol=1e-3)
+
+
+def test_explanations_of_a_ranking_pick_the_best_unit_and_passages() -> None:
+    embedder = FakeEmbedder(max_tokens=8)  # short passages: units and calls have several
+    profiles = [
+        Profile("windco", description="We run a bakery in Genoa. Our robots inspect ports.",
+                # two passages, the second about wind: "BAKERY." and the sentence after it
+                projects=[PastProject(title="BAKERY", summary="Thermoplastic composite offshore "
+                                      "wind turbine blades are recycled.")]),
+        Profile("soil", keywords=("soil", "microbiome", "farming"),
+                projects=[PastProject(title="ROOTS", summary="Soil health for farms.")]),
+    ]
+    matcher = Matcher(EmbedderSet(embedder))
+    prepared = matcher.prepare(profiles, CALLS)
+    group = prepared.groups[embedder.name]
+    ranked = matcher.rank(prepared, 3)
+    seen: set[tuple[str, int]] = set()
+    for i, matches in enumerate(ranked):
+        assert len(matches) == 3
+        units = prepared.profile_units[i]
+        for match in matches:
+            j = match.call_index
+            # the unit most similar to the call, then its passage and the call passage
+            # that are most similar, computed one match at a time
+            sims = group.unit_vectors[prepared.unit_row[units]] @ group.call_vectors[j]
+            unit = prepared.units[int(units[int(np.argmax(sims))])]
+            member = np.asarray(embedder.encode(unit.passages), np.float32)
+            member /= np.linalg.norm(member, axis=1, keepdims=True)
+            pair = member @ group.call_passage_vectors[j].T
+            a, b = np.unravel_index(int(np.argmax(pair)), pair.shape)
+            exp = match.explanation
+            assert exp["member_passage"] == unit.passages[a][:160]
+            assert exp["call_passage"] == group.call_passages[j][b][:160]
+            seen.add((unit.kind, int(a)))
+            one = matcher.explain(prepared, i, j, units, sims, matcher.features(
+                prepared, np.array([i]))[0][0, j])
+            assert one == exp
+    assert ("project", 1) in seen  # a second passage of a project was the best one somewhere
