@@ -77,7 +77,10 @@ ABLATIONS: dict[str, tuple[str, ...] | None] = {
     "dense+lexical": _DENSE + _LEXICAL,
     "+track record": _DENSE + _LEXICAL + _TRACK,
     # "+destination profiles" is SHIPPED_SIGNALS, the matcher itself
-    "all signals": None,  # + the type of action and the kind of organisation
+    # + the type of action and the kind of organisation. Not `dest_known` ("the call's
+    # destination has a profile"): in held-out runs a destination lacks a profile when all its
+    # topics were left out, and the target's always is, so that flag points at the answer.
+    "all signals": tuple(f for f in FEATURES if f != "dest_known"),
 }
 # Training examples get destination profiles built without their own target topic's projects
 # (leave-fold-out over the training topics): with them, training features carry the answer

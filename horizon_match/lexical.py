@@ -239,7 +239,7 @@ def shared_terms_of_rows(
     common = c_terms[ib]
     weights = profiles.data[a][pos[ib]] * calls.data[b][ib]
     order = np.argsort(-weights, kind="stable")
-    return _pick_terms(index.terms, common[order], weights[order], k)
+    return _pick_terms(index.term_list, common[order].tolist(), weights[order].tolist(), k)
 
 
 PAIR_BATCH_ENTRIES = 2_000_000
@@ -292,23 +292,27 @@ def shared_terms_of_pairs(
     order = np.lexsort((product.indices, -product.data, row_of))
     terms, weights = product.indices[order], product.data[order]
     names = index.term_list
+    # Python lists sliced per pair: NumPy slices and conversions per pair cost more
+    term_ids, term_weights, bounds = terms.tolist(), weights.tolist(), product.indptr.tolist()
     return [
-        _pick_terms(names, terms[start:end], weights[start:end], k)
-        for start, end in zip(product.indptr[:-1], product.indptr[1:], strict=True)
+        _pick_terms(names, term_ids[start:end], term_weights[start:end], k)
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
     ]
 
 
-def _pick_terms(names: Sequence[str], terms: np.ndarray, weights: np.ndarray, k: int) -> list[str]:
+def _pick_terms(
+    names: Sequence[str], terms: Sequence[int], weights: Sequence[float], k: int
+) -> list[str]:
     """The first k of `terms` (best first), where a two-word phrase hides its single words:
     a word is skipped once a chosen phrase contains it, a phrase once one of its words was
     chosen on its own."""
     chosen: list[str] = []
     phrase_words: set[str] = set()  # every word of every chosen term
     singles: set[str] = set()  # chosen one-word terms
-    for t, w in zip(terms.tolist(), weights.tolist(), strict=True):
+    for t, w in zip(terms, weights, strict=True):
         if w <= 0:
             break
-        term = str(names[t])
+        term = names[t]
         if term in phrase_words:
             continue
         words = term.split()

@@ -124,7 +124,8 @@ class RankerModel:
             # one product over the whole block as it lies in memory, with zero weights for
             # the planes the model does not read: cheaper than gathering a copy of the read
             # planes first (measured: 25 against 29-35 ms per chunk of 128 x 2,000 pairs).
-            # Unread planes must be finite (0 * inf is nan); the matcher leaves them 0.
+            # Unread planes must be finite (0 * inf is nan); the matcher's are (similarities
+            # of normalised vectors, shares, flags, or 0 where it skips computing them).
             x = planes.reshape(len(planes), -1)
             weights = self._full_weights()
         else:

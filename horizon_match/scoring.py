@@ -57,6 +57,7 @@ CALL_PASSAGES = 8
 CHUNK_PROFILES = 128
 CHUNK_UNITS = 4096
 SHORT_TEXT_MEMO = 50_000
+PASSAGE_PAIR_BATCH = 2048
 
 DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
 LEXICAL_FEATURES = ("lexical", "lexical_unit_mean", "lexical_unit_top3")
@@ -542,10 +543,13 @@ class Matcher:
             mu = x.mean(1, keepdims=True)
             sd = x.std(1, keepdims=True)
             # in place, one pass each: this runs on every (profile, call) pair
-            inv = np.where(sd > 1e-6, 1.0 / np.maximum(sd, 1e-6), 0.0).astype(np.float32)
+            flat = ~(sd[:, 0] > 1e-6)  # also a NaN spread: such a profile's row is 0
+            inv = np.where(flat[:, None], 0.0, 1.0 / np.maximum(sd, 1e-6)).astype(np.float32)
             z = out[_F[f"z_{name}"]]
             np.subtract(x, mu, out=z)
             z *= inv
+            if flat.any():
+                z[flat] = 0.0
         return out, {"dense": dense, "sizes": sizes, "units": flat_units}
 
     @staticmethod
@@ -713,15 +717,19 @@ class Matcher:
             best = _best_units(extra, pair_rows, pair_calls)
             passages = self._best_passages(prepared, idx[pair_rows], best, pair_calls)
             pair_scores = scores[pair_rows, pair_calls].tolist()
-            pair_feats = extra["features"][pair_rows, pair_calls]  # (pairs, n_features)
+            # everything read from arrays is read for the whole chunk at once: a NumPy scalar
+            # per match and field cost more than the rest of an explanation
+            parts = _parts(extra["features"][pair_rows, pair_calls])
+            tracks = _track_sentences(prepared, idx[pair_rows], pair_calls)
+            best_list = best.tolist()
             pair = 0
             for _, i, calls in chosen:
                 ranked = []
                 for j in calls:
                     item = RankedCall(j, pair_scores[pair])
                     item.explanation = self._explanation(
-                        prepared, i, j, int(best[pair]), pair_feats[pair], terms[pair], memo,
-                        passages[pair],
+                        prepared, i, j, best_list[pair], parts[pair], terms[pair], memo,
+                        passages[pair], tracks[pair],
                     )
                     pair += 1
                     ranked.append(item)
@@ -765,17 +773,20 @@ class Matcher:
                     vectors[u] = group.unit_vectors[prepared.unit_row[u]][None, :]
             position = {u: r for r, u in enumerate(wanted)}
             member_block, member_mask = _passage_block([vectors[u] for u in wanted], call_block.shape[2])
-            rows = np.array([position[int(u)] for u in units[sel]], dtype=np.int64)
-            cols = calls[sel]
-            sims = np.einsum("nqd,nkd->nqk", member_block[rows], call_block[cols])
-            valid = member_mask[rows][:, :, None] & call_mask[cols][:, None, :]
-            sims = np.where(valid, sims, -np.inf).reshape(len(sel), -1)
-            flat = sims.argmax(1)
-            ok = np.isfinite(sims[np.arange(len(sel)), flat])
+            all_rows = np.array([position[int(u)] for u in units[sel]], dtype=np.int64)
             width = call_block.shape[1]
-            for k, f, good in zip(sel.tolist(), flat.tolist(), ok.tolist(), strict=True):
-                if good:
-                    out[k] = divmod(f, width)
+            # in batches: the gathered call passages of every pair are the memory here
+            for start in range(0, len(sel), PASSAGE_PAIR_BATCH):
+                part = slice(start, start + PASSAGE_PAIR_BATCH)
+                rows, cols = all_rows[part], calls[sel[part]]
+                sims = np.matmul(member_block[rows], call_block[cols].transpose(0, 2, 1))
+                valid = member_mask[rows][:, :, None] & call_mask[cols][:, None, :]
+                sims = np.where(valid, sims, -np.inf).reshape(len(rows), -1)
+                best = sims.argmax(1)
+                ok = np.isfinite(sims[np.arange(len(rows)), best])
+                for k, f, good in zip(sel[part].tolist(), best.tolist(), ok.tolist(), strict=True):
+                    if good:
+                        out[k] = divmod(f, width)
         return out
 
     def explain(
@@ -794,7 +805,9 @@ class Matcher:
             shared = shared_terms_of_rows(
                 prepared.lexical, prepared.profile_tfidf, i, prepared.call_tfidf, j, k=5
             )
-        return self._explanation(prepared, i, j, best, feats, shared, {})
+        track = _track_sentences(prepared, np.array([i]), np.array([j]))[0]
+        return self._explanation(prepared, i, j, best, _parts(feats[None, :])[0], shared, {},
+                                 None, track)
 
     def _explanation(
         self,
@@ -802,14 +815,15 @@ class Matcher:
         i: int,
         j: int,
         unit_id: int,
-        feats: np.ndarray,
+        parts: dict[str, float],
         shared: list[str],
         memo: dict[tuple[str, int], str],
-        passages: tuple[int, int] | None = None,
+        passages: tuple[int, int] | None,
+        track: str,
     ) -> dict[str, Any]:
-        """`explain` with the best unit (-1: none) and possibly its best (member passage, call
-        passage) already known; `memo` keeps short texts across the matches of a run (the
-        same call passages recur for every member)."""
+        """`explain` with the best unit (-1: none), the signal parts, the track-record sentence
+        and possibly the best (member passage, call passage) already known; `memo` keeps short
+        texts across the matches of a run (the same call passages recur for every member)."""
         call = prepared.calls[j]
         group = prepared.groups[prepared.profile_group[i]]
         explanation: dict[str, Any] = {
@@ -817,12 +831,7 @@ class Matcher:
             "member_passage": "",
             "call_passage": "",
             "shared_terms": shared,
-            "parts": {
-                "dense": round(float(feats[_F["dense_top3"]]), 4),
-                "lexical": round(float(feats[_F["lexical"]]), 4),
-                "destination": round(float(feats[_F["dest_profile"]]), 4),
-                "track": round(float(feats[_F["dest_share"]]), 4),
-            },
+            "parts": parts,
         }
         if unit_id >= 0:
             unit = prepared.units[unit_id]
@@ -837,7 +846,6 @@ class Matcher:
             explanation["member_source"] = (
                 unit.kind if unit.kind != "project" else f"project: {_short(memo, unit.label, 80)}"
             )
-        track = _track_sentence(prepared, i, j)
         if track:
             explanation["track"] = track
         explanation["reason"] = _reason_line(explanation, call, memo)
@@ -1089,17 +1097,37 @@ def _track_tables(
     return counts, track_n, kind_n, call_codes, call_places
 
 
-def _track_sentence(prepared: Prepared, i: int, j: int) -> str:
-    if prepared.track_n[i] == 0:
-        return ""
-    place = prepared.call_places[j]
-    dest = prepared.track_counts["dest"][i][prepared.call_codes["dest"][j]]
-    if dest:
-        return f"{int(dest)} past project{'s' if dest > 1 else ''} in this destination ({place.destination})"
-    part = prepared.track_counts["part"][i][prepared.call_codes["part"][j]]
-    if part:
-        return f"{int(part)} past project{'s' if part > 1 else ''} in {place.part}"
-    return ""
+def _track_sentences(prepared: Prepared, profiles: np.ndarray, calls: np.ndarray) -> list[str]:
+    """For each (profile, call) pair, the member's past projects in the call's destination
+    (else its programme part), as a sentence; '' when it has none."""
+    dest = prepared.track_counts["dest"][profiles, prepared.call_codes["dest"][calls]].tolist()
+    part = prepared.track_counts["part"][profiles, prepared.call_codes["part"][calls]].tolist()
+    known = (prepared.track_n[profiles] > 0).tolist()
+    out = []
+    for has, d, p, j in zip(known, dest, part, calls.tolist(), strict=True):
+        if not has:
+            out.append("")
+        elif d:
+            place = prepared.call_places[j]
+            out.append(f"{int(d)} past project{'s' if d > 1 else ''} in this destination "
+                       f"({place.destination})")
+        elif p:
+            out.append(f"{int(p)} past project{'s' if p > 1 else ''} in {prepared.call_places[j].part}")
+        else:
+            out.append("")
+    return out
+
+
+_PART_FEATURES = {"dense": "dense_top3", "lexical": "lexical", "destination": "dest_profile",
+                  "track": "dest_share"}
+_PART_COLUMNS = [_F[name] for name in _PART_FEATURES.values()]
+
+
+def _parts(feats: np.ndarray) -> list[dict[str, float]]:
+    """The signal values an explanation shows, for rows of features (n, len(FEATURES))."""
+    values = feats[:, _PART_COLUMNS].astype(np.float64).tolist()
+    names = list(_PART_FEATURES)
+    return [{n: round(v, 4) for n, v in zip(names, row, strict=True)} for row in values]
 
 
 def _reason_line(

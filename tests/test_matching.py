@@ -702,7 +702,7 @@ def test_a_ranker_scores_gathered_planes_like_the_whole_block() -> None:
     whole = model.score_planes(planes)
     strided = model.score_planes(planes[:, :, ::2])  # not contiguous: the read planes gathered
     assert np.allclose(strided, whole[:, ::2], atol=1e-4)
-    # unread planes do not count, whatever they hold
+    # unread planes do not count, whatever finite values they hold
     planes[used == 0] = 1e6
     assert np.allclose(model.score_planes(planes), whole, atol=1e-3)
 
@@ -743,3 +743,13 @@ def test_explanations_of_a_ranking_pick_the_best_unit_and_passages() -> None:
                 prepared, np.array([i]))[0][0, j])
             assert one == exp
     assert ("project", 1) in seen  # a second passage of a project was the best one somewhere
+    # the passages of the pairs are compared in batches: any batch size gives the same
+    import horizon_match.scoring as scoring
+
+    old_batch = scoring.PASSAGE_PAIR_BATCH
+    scoring.PASSAGE_PAIR_BATCH = 1
+    try:
+        again = matcher.rank(prepared, 3)
+    finally:
+        scoring.PASSAGE_PAIR_BATCH = old_batch
+    assert [[m.explanation for m in r] for r in again] == [[m.explanation for m in r] for r in ranked]
