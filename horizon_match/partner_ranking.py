@@ -11,6 +11,9 @@ with sparse products over the pool's organisation x project matrix:
 - collaboration (the lead alone): projects shared with the lead (`shared_with_lead`),
   partners of the lead's partners (`two_hop`), the lead's country and the countries the lead's
   country usually teams up with (`same_country`, `country_affinity`);
+- who led: projects shared with the lead that the lead coordinated
+  (`shared_lead_coordinated`), and the lead's projects the candidate coordinated
+  (`coordinated_with_lead`);
 - both together: the lead's past projects weighted by their similarity to the call
   (`lead_projects_on_call`, `lead_best_project`), the projects most similar to the lead's
   closest past projects (`lead_expanded_vote`), profile similarity to the lead
@@ -23,9 +26,10 @@ with sparse products over the pool's organisation x project matrix:
 Counts are measured in units of the pool's mean activity (`pool_unit`), so a pool of two
 years of projects does not look like twice the evidence to a model trained on one year.
 
-A gradient-boosted tree model (horizon_match.tree_model, trained by
-benchmarks/consortia_train_ranker.py) turns the features into one score. The feature sets
-"text" and "collaboration" (each with the priors) exist for the ablation.
+A gradient-boosted tree model (horizon_match.tree_model; a LightGBM LambdaRank ranker trained
+by benchmarks/consortia_train_ranker.py, stored as plain trees) turns the features into one
+score. The feature sets "text" and "collaboration" (each with the priors) exist for the
+ablation.
 
 Leaving out: `exclude` lists project rows that must not count for anything (the evaluation's
 target project, or every project of the target topic); they are masked in every feature,
@@ -51,17 +55,21 @@ TEXT_FEATURES = (
     "same_destination",
 )
 COLLAB_FEATURES = ("shared_with_lead", "two_hop", "same_country", "country_affinity")
+# who led the shared projects: the lead's own coordinations (a coordinator re-invites the
+# partners of the projects it ran) and the lead's projects the candidate coordinated (it
+# brought the lead in before)
+ROLE_FEATURES = ("shared_lead_coordinated", "coordinated_with_lead")
 JOINT_FEATURES = ("lead_projects_on_call", "lead_best_project", "lead_expanded_vote", "profile_lead")
 PRIOR_FEATURES = (
     "activity", "consortium_activity", "coordinated_share", "consortium_share", "is_university",
     "is_company",
     "is_research", "is_public", "is_sme", "action_kind",
 )
-ALL_FEATURES = TEXT_FEATURES + COLLAB_FEATURES + JOINT_FEATURES + PRIOR_FEATURES
+ALL_FEATURES = TEXT_FEATURES + COLLAB_FEATURES + JOINT_FEATURES + PRIOR_FEATURES + ROLE_FEATURES
 VARIANTS: dict[str, tuple[str, ...]] = {
     "combined": ALL_FEATURES,
     "text": TEXT_FEATURES + PRIOR_FEATURES,
-    "collaboration": COLLAB_FEATURES + PRIOR_FEATURES,
+    "collaboration": COLLAB_FEATURES + PRIOR_FEATURES + ROLE_FEATURES,
 }
 _ACTION_CODES = {"RIA": 1.0, "IA": 2.0, "CSA": 3.0}
 
@@ -70,7 +78,7 @@ _ACTION_CODES = {"RIA": 1.0, "IA": 2.0, "CSA": 3.0}
 # differently), so benchmarks/consortia_train_ranker.py records this number in the model file
 # and rank_partners refuses a model trained on other definitions. Bump it whenever a
 # feature's name, order or computation changes, and retrain.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 
 # how many of the most similar projects vote (wide and narrow), and how sharply
 VOTE_WIDE, VOTE_NARROW, VOTE_POWER = 200, 30, 3
@@ -328,9 +336,16 @@ def lead_features(index: PoolIndex, ctx: CallContext, lead: int | None) -> dict[
         F["profile_lead"] = np.maximum(
             np.where(norms > 0, lead_dots / np.maximum(norms, 1e-9), 0.0), 0.0
         )
+        coordinators = pool.coordinator_of[lead_projects]
+        led = lead_projects[coordinators == lead]
+        F["shared_lead_coordinated"] = (
+            np.log1p(np.asarray(B[:, led].sum(axis=1)).ravel() / ctx.unit) if led.size else zeros)
+        others = coordinators[(coordinators >= 0) & (coordinators != lead)]
+        F["coordinated_with_lead"] = (
+            np.log1p(np.bincount(others, minlength=n_orgs) / ctx.unit) if others.size else zeros)
     else:
         for name in ("shared_with_lead", "two_hop", "lead_projects_on_call", "lead_best_project",
-                     "lead_expanded_vote", "profile_lead"):
+                     "lead_expanded_vote", "profile_lead", *ROLE_FEATURES):
             F[name] = zeros
     if lead is not None and pool.countries[lead]:
         lead_country = index.country_code[lead]

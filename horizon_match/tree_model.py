@@ -1,9 +1,10 @@
 """A small gradient-boosted tree ensemble, stored as JSON and evaluated with numpy.
 
-The partner ranker is trained offline (benchmarks/consortia_train_ranker.py, scikit-learn's
-HistGradientBoostingClassifier) and shipped as plain numbers: per tree, the arrays `feature`,
+The partner ranker is trained offline (benchmarks/consortia_train_ranker.py: LightGBM's
+LambdaRank objective, or scikit-learn's HistGradientBoostingClassifier) and shipped as plain
+numbers: per tree, the arrays `feature`,
 `threshold`, `left`, `right`, `value` and `leaf`. Evaluating needs no scikit-learn pickle, so
-a scikit-learn upgrade cannot break a shipped model.
+a scikit-learn or LightGBM upgrade cannot break a shipped model.
 
 One file holds several ensembles: per feature set ("combined", "text", "collaboration") one
 model per cross-fitting fold, each listing the topics it was trained on. A query about a topic
@@ -136,6 +137,50 @@ def from_sklearn(model: object, features: Sequence[str], train_topics: Sequence[
         ))
     baseline = float(np.ravel(model._baseline_prediction)[0])  # type: ignore[attr-defined]
     return Ensemble(tuple(features), tuple(trees), baseline, frozenset(train_topics))
+
+
+def from_lightgbm(dump: dict, features: Sequence[str], train_topics: Sequence[str]) -> Ensemble:
+    """Convert a LightGBM model (the dict of `Booster.dump_model()`; numerical splits only,
+    no missing values) without importing LightGBM: LightGBM is needed to train, never to
+    score."""
+    trees = []
+    for info in dump["tree_info"]:
+        feature: list[int] = []
+        threshold: list[float] = []
+        left: list[int] = []
+        right: list[int] = []
+        value: list[float] = []
+        depth = 0
+        stack: list[tuple[dict, int, int, bool]] = [(info["tree_structure"], 0, -1, False)]
+        while stack:  # pre-order, iteratively (no recursion limit on deep trees)
+            node, level, parent, is_right = stack.pop()
+            i = len(feature)
+            if parent >= 0:
+                (right if is_right else left)[parent] = i
+            depth = max(depth, level + 1)
+            feature.append(-1)
+            threshold.append(0.0)
+            left.append(-1)
+            right.append(-1)
+            value.append(0.0)
+            if "split_feature" not in node:
+                value[i] = float(node["leaf_value"])
+                continue
+            if node.get("decision_type", "<=") != "<=" or node.get("missing_type", "None") == "Zero":
+                raise ValueError("only numerical splits without zero-as-missing are supported")
+            feature[i] = int(node["split_feature"])
+            threshold[i] = float(node["threshold"])
+            stack.append((node["right_child"], level + 1, i, True))
+            stack.append((node["left_child"], level + 1, i, False))
+        trees.append(Tree(
+            feature=np.asarray(feature, dtype=np.int64),
+            threshold=np.asarray(threshold, dtype=np.float64),
+            left=np.asarray(left, dtype=np.int64),
+            right=np.asarray(right, dtype=np.int64),
+            value=np.asarray(value, dtype=np.float64),
+            depth=depth,
+        ))
+    return Ensemble(tuple(features), tuple(trees), 0.0, frozenset(train_topics))
 
 
 def save_models(path: Path, models: dict[str, list[Ensemble]], meta: dict) -> None:

@@ -36,7 +36,13 @@ from horizon_match.partner_ranking import (
     rank_partners,
 )
 from horizon_match.teams import Candidate, TeamRequest, build_team
-from horizon_match.tree_model import CrossFitted, Ensemble, from_sklearn, shipped_models
+from horizon_match.tree_model import (
+    CrossFitted,
+    Ensemble,
+    from_lightgbm,
+    from_sklearn,
+    shipped_models,
+)
 
 SMALL = Path(__file__).parent / "fixtures" / "consortia" / "cordis_small"
 TARGET, SIBLING = "101000008", "101000009"
@@ -268,7 +274,8 @@ def test_a_lead_outside_the_pool_is_ranked_without_collaboration_features() -> N
     index = PoolIndex.build(pool)
     matrix, _ = partner_features(index, _call(cache), None, pool.project_rows([TARGET, SIBLING]))
     for name in ("shared_with_lead", "two_hop", "same_country", "country_affinity",
-                 "lead_expanded_vote", "profile_lead"):
+                 "lead_expanded_vote", "profile_lead", "shared_lead_coordinated",
+                 "coordinated_with_lead"):
         assert not matrix[:, ALL_FEATURES.index(name)].any(), name
     ranked = rank_partners(_call(cache), None, index, exclude=pool.project_rows([TARGET, SIBLING]))
     keys = [pool.orgs[i].key for i in ranked.order]
@@ -317,6 +324,40 @@ def test_tree_ensemble_reproduces_scikit_learn_exactly() -> None:
     again = Ensemble.from_dict(json.loads(json.dumps(ens.to_dict())))
     assert np.allclose(again.predict(X), clf.decision_function(X), atol=1e-5)
     assert again.train_topics == frozenset({"T1"})
+
+
+def test_a_lightgbm_dump_is_walked_like_lightgbm_walks_it() -> None:
+    """tree_model.from_lightgbm reads Booster.dump_model() without LightGBM: a hand-written
+    dump (go left when x <= threshold) and, when LightGBM is installed, a trained ranker."""
+    dump = {"tree_info": [
+        {"tree_structure": {
+            "split_feature": 1, "threshold": 0.5, "decision_type": "<=", "missing_type": "None",
+            "left_child": {"leaf_value": -1.0},
+            "right_child": {"split_feature": 0, "threshold": 2.0, "decision_type": "<=",
+                            "missing_type": "None", "left_child": {"leaf_value": 0.25},
+                            "right_child": {"leaf_value": 3.0}}}},
+        {"tree_structure": {"leaf_value": 0.5}},
+    ]}
+    ens = from_lightgbm(dump, ["a", "b"], ["T"])
+    X = np.array([[0.0, 0.5], [2.0, 0.6], [2.5, 0.6], [9.0, -1.0]], dtype=np.float32)
+    again = Ensemble.from_dict(json.loads(json.dumps(ens.to_dict())))
+    assert np.allclose(again.predict(X), [-0.5, 0.75, 3.5, -0.5])
+    assert again.train_topics == frozenset({"T"})
+    with pytest.raises(ValueError, match="numerical"):
+        from_lightgbm({"tree_info": [{"tree_structure": {
+            **dump["tree_info"][0]["tree_structure"], "decision_type": "=="}}]}, ["a", "b"], [])
+
+    lightgbm = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(2)
+    X = rng.random((600, 4)).astype(np.float32)
+    X[:, 3] = np.round(X[:, 3] * 4) / 4  # ties and zeros, as in the coarsened features
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.random(600) * 0.3 > 0.9).astype(int)
+    params = dict(objective="lambdarank", num_leaves=7, min_data_in_leaf=5, num_threads=1,
+                  seed=0, deterministic=True, verbose=-1, lambdarank_truncation_level=20)
+    booster = lightgbm.train(params, lightgbm.Dataset(X, y, group=[100] * 6), num_boost_round=20)
+    ens = Ensemble.from_dict(json.loads(json.dumps(
+        from_lightgbm(booster.dump_model(), list("abcd"), []).to_dict())))
+    assert np.allclose(ens.predict(X), booster.predict(X), atol=1e-5)
 
 
 # --- team search ------------------------------------------------------------------------------
