@@ -472,19 +472,24 @@ def test_vocabulary_cap_keeps_the_most_frequent_terms() -> None:
     assert only_stop_words.fit_counts(["the and of", ""]).shape[0] == 2
 
 
+def _random_hidden_model(rng: np.random.Generator, used: np.ndarray, out_bias: float = 0.0) -> RankerModel:
+    """A one-hidden-layer ranker over FEATURES with random weights, reading the `used` ones."""
+    n = len(FEATURES)
+    return RankerModel(
+        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
+        scale=rng.uniform(0.5, 2.0, n).astype(np.float32),
+        hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
+        hidden_bias=rng.normal(size=4).astype(np.float32),
+        out_weights=rng.normal(size=4).astype(np.float32), out_bias=out_bias, used=used,
+    )
+
+
 def test_ranker_scores_feature_planes_like_feature_rows() -> None:
     from horizon_match.ranker import RankerModel
 
     rng = np.random.default_rng(2)
     n = len(FEATURES)
-    used = (rng.random(n) > 0.5).astype(np.float32)
-    hidden = RankerModel(
-        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
-        scale=rng.uniform(0.5, 2.0, n).astype(np.float32),
-        hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
-        hidden_bias=rng.normal(size=4).astype(np.float32),
-        out_weights=rng.normal(size=4).astype(np.float32), out_bias=0.3, used=used,
-    )
+    hidden = _random_hidden_model(rng, (rng.random(n) > 0.5).astype(np.float32), out_bias=0.3)
     linear = RankerModel(
         features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
         scale=rng.uniform(0.5, 2.0, n).astype(np.float32), hidden_weights=None, hidden_bias=None,
@@ -691,13 +696,7 @@ def test_a_ranker_scores_gathered_planes_like_the_whole_block() -> None:
     rng = np.random.default_rng(4)
     n = len(FEATURES)
     used = (rng.random(n) > 0.5).astype(np.float32)
-    model = RankerModel(
-        features=list(FEATURES), mean=rng.normal(size=n).astype(np.float32),
-        scale=rng.uniform(0.5, 2.0, n).astype(np.float32),
-        hidden_weights=rng.normal(size=(n, 4)).astype(np.float32),
-        hidden_bias=rng.normal(size=4).astype(np.float32),
-        out_weights=rng.normal(size=4).astype(np.float32), used=used,
-    )
+    model = _random_hidden_model(rng, used)
     planes = rng.normal(size=(n, 3, 8)).astype(np.float32)
     whole = model.score_planes(planes)
     strided = model.score_planes(planes[:, :, ::2])  # not contiguous: the read planes gathered
