@@ -40,11 +40,11 @@ from horizon_match.partner_pool import attach_pool_vectors, pool_from_cordis
 from horizon_match.partner_ranking import (
     ALL_FEATURES,
     FEATURES_VERSION,
-    SIGNAL_FEATURES,
     VARIANTS,
     PoolIndex,
     candidate_mask,
     partner_features,
+    scored_mask,
 )
 from horizon_match.tree_model import Ensemble, from_lightgbm, from_sklearn, save_models
 
@@ -147,9 +147,10 @@ def main() -> None:
     labels: list[np.ndarray] = []
     folds: list[np.ndarray] = []
     topics: list[list[str]] = [[] for _ in range(n_folds)]
-    # the candidates the product scores, per query (the ranker's groups are drawn from them)
-    signal_features = [ALL_FEATURES.index(f) for f in SIGNAL_FEATURES]
+    # the candidates the product scores with every feature, per query (each variant's lists
+    # are drawn from the ones it scores itself, train_ranker)
     cand_rows: list[np.ndarray] = []
+    cand_member: list[np.ndarray] = []
     cand_labels: list[np.ndarray] = []
     cand_query: list[np.ndarray] = []
     query_fold = np.zeros(len(queries), dtype=np.int64)
@@ -184,8 +185,9 @@ def main() -> None:
         topics[f].append(query.topic)
         query_fold[n - 1] = f
         if args.objective == "lambdarank":
-            scored = np.flatnonzero(ok & ((matrix[:, signal_features] > 0).any(axis=1) | pool.is_member))
+            scored = np.flatnonzero(scored_mask(matrix, ok, pool.is_member, ALL_FEATURES))
             cand_rows.append(matrix[scored])
+            cand_member.append(pool.is_member[scored])
             cand_labels.append(positive[scored])
             cand_query.append(np.full(scored.size, n - 1))
         if n % 200 == 0:
@@ -198,6 +200,7 @@ def main() -> None:
         CX = np.vstack(cand_rows)
         cy = np.concatenate(cand_labels)
         cq = np.concatenate(cand_query)
+        cm = np.concatenate(cand_member)
         del cand_rows
         print(f"{CX.shape[0]} scored candidates", flush=True)
 
@@ -213,7 +216,8 @@ def main() -> None:
             if args.objective == "classifier":
                 fold_models.append(from_sklearn(clf, names, seen))
                 continue
-            ranker = train_ranker(clf, CX, cy, cq, query_fold != f, cols,
+            scored_here = scored_mask(CX, np.ones(len(CX), dtype=bool), cm, names)
+            ranker = train_ranker(clf, CX, cy, cq, (query_fold != f)[cq] & scored_here, cols,
                                   {**RANK_PARAMS, "lambdarank_truncation_level": args.truncation},
                                   seed=f)
             converted = from_lightgbm(ranker.dump_model(), names, seen)
@@ -256,23 +260,25 @@ def _lightgbm_version() -> str:
 
 
 def train_ranker(clf: HistGradientBoostingClassifier, CX: np.ndarray, cy: np.ndarray,
-                 cq: np.ndarray, train_queries: np.ndarray, cols: list[int], params: dict,
+                 cq: np.ndarray, use: np.ndarray, cols: list[int], params: dict,
                  seed: int):
-    """LambdaRank on groups of the training queries' scored candidates: the positives, the
-    GROUP_TOP the classifier `clf` (trained on these same queries) ranks highest, and
-    GROUP_RANDOM others at random."""
+    """LambdaRank on groups of the candidate rows in `use` (the training queries' candidates
+    this variant scores), per query: the positives, the GROUP_TOP the classifier `clf`
+    (trained on these same queries) ranks highest, and GROUP_RANDOM others at random."""
     import lightgbm
 
     rng = np.random.default_rng(seed)
-    rows_of = np.flatnonzero(train_queries[cq])
+    rows_of = np.flatnonzero(use)
     insample = np.empty(CX.shape[0])
     insample[rows_of] = clf.decision_function(CX[rows_of][:, cols])
-    starts = np.searchsorted(cq, np.arange(len(train_queries)))
-    ends = np.searchsorted(cq, np.arange(len(train_queries)), side="right")
+    n_queries = int(cq.max()) + 1 if len(cq) else 0
+    starts = np.searchsorted(cq, np.arange(n_queries))
+    ends = np.searchsorted(cq, np.arange(n_queries), side="right")
     chosen: list[np.ndarray] = []
     sizes: list[int] = []
-    for q in np.flatnonzero(train_queries):
+    for q in np.unique(cq[use]):
         rows = np.arange(starts[q], ends[q])
+        rows = rows[use[rows]]
         positives = rows[cy[rows]]
         if positives.size == 0:
             continue

@@ -15,8 +15,8 @@ explanation line.
 from __future__ import annotations
 
 import re
-from itertools import chain
 from collections.abc import Callable, Sequence
+from itertools import chain
 
 import numpy as np
 from scipy import sparse

@@ -395,6 +395,18 @@ SIGNAL_FEATURES = ("text_vote", "same_destination", "shared_with_lead", "lead_ex
                    "lead_projects_on_call")
 
 
+def scored_mask(
+    matrix: np.ndarray, ok: np.ndarray, is_member: np.ndarray, features: Sequence[str]
+) -> np.ndarray:
+    """The candidates a model reading `features` scores: allowed (`ok`) and with a signal it
+    reads, or a club member. Training draws its lists from the same rows."""
+    signal = np.zeros(len(ok), dtype=bool)
+    for name in SIGNAL_FEATURES:
+        if name in features:
+            signal |= matrix[:, ALL_FEATURES.index(name)] > 0
+    return ok & (signal | is_member)
+
+
 def check_model(model: CrossFitted) -> None:
     """Raise ModelUnavailableError unless `model` was trained on the features this code
     computes (same version of the definitions, every feature known)."""
@@ -431,11 +443,7 @@ def rank_partners(
     matrix, activity = partner_features(index, call, lead, exclude, context)
     columns = [ALL_FEATURES.index(f) for f in model.features]
     ok = candidate_mask(index.pool, activity, lead)
-    signal = np.zeros(len(ok), dtype=bool)
-    for name in SIGNAL_FEATURES:
-        if name in model.features:
-            signal |= matrix[:, ALL_FEATURES.index(name)] > 0
-    scored = np.flatnonzero(ok & (signal | index.pool.is_member))
+    scored = np.flatnonzero(scored_mask(matrix, ok, index.pool.is_member, model.features))
     scores = np.full(len(ok), -np.inf)
     if scored.size:
         scores[scored] = model.predict(matrix[scored][:, columns], call.identifier)
