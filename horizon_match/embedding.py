@@ -348,6 +348,16 @@ def detect_language(text: str) -> str | None:
 
 # sentence ends, and the glued paragraph borders of scraped portal texts ("Outcome:Objectives")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n|(?<=[a-z]:)(?=[A-Z])|\s*\n\s*(?=[-•*·])")
+# the same split for texts without a line break (their other alternatives cannot match), and
+# without a colon either: several times faster, and 30,000 profiles' texts go through it
+_SENTENCE_END_ONE_LINE = re.compile(r"(?<=[.!?;])\s+|(?<=[a-z]:)(?=[A-Z])")
+_SENTENCE_END_PLAIN = re.compile(r"(?<=[.!?;])\s+")
+
+
+def _sentences(text: str) -> list[str]:
+    if "\n" in text:
+        return _SENTENCE_END.split(text)
+    return (_SENTENCE_END_ONE_LINE if ":" in text else _SENTENCE_END_PLAIN).split(text)
 
 
 def _token_counter(embedder: Embedder) -> Callable[[Sequence[str]], list[int]]:
@@ -371,7 +381,7 @@ def split_passages(
     flat: list[str] = []
     for text in texts:
         # str.split() collapses the same (Unicode) whitespace as the regex \s+, faster
-        sentences = [" ".join(s.split()) for s in _SENTENCE_END.split(text or "")]
+        sentences = [" ".join(s.split()) for s in _sentences(text or "")]
         sentences = [s for s in sentences if s]
         sentences_per_text.append(sentences)
         flat.extend(sentences)

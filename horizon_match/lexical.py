@@ -1,13 +1,12 @@
 """Lexical similarity: TF-IDF over words and two-word phrases, so exact technical terms count.
 
-The vocabulary is learned from the calls of one matching run (only a term some call uses can
-be shared with a call) and IDF from all its texts (calls and profile texts); then each member
-profile (all its texts together) is compared with each call by cosine. A profile's vector is
-thus normalised over the terms calls use: its words no call uses do not dilute it, so a broad
-profile with one relevant term scores higher than it would against its whole vocabulary. For
-a whole profile the order of its calls is the same either way (only per-text values inside
-it change); the learned ranker was trained on the values as they are now (held-out quality
-unchanged, BENCHMARKS.md).
+Vocabulary and IDF are learned from the calls of one matching run (only a term some call uses
+can be shared with a call); then each member profile (all its texts together) is compared with
+each call by cosine. A profile's vector is thus normalised over the terms calls use: its words
+no call uses do not dilute it, so a broad profile with one relevant term scores higher than it
+would against its whole vocabulary. Nothing of a profile's weights depends on the other
+profiles of the run, so profiles are prepared a batch at a time while earlier batches are
+scored (held-out quality the same as with IDF over every text, BENCHMARKS.md).
 `shared_terms` gives the highest-weighted terms a member and a call have in common, for the
 explanation line.
 """
@@ -16,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from itertools import chain
+from itertools import chain, repeat
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -60,64 +60,149 @@ class LexicalIndex:
         self.idf = np.zeros(0, dtype=np.float32)
         self._terms: np.ndarray | None = None
         self._term_list: list[str] | None = None
+        self._known_words: frozenset[str] = frozenset()
+        self._tables: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def fit_counts(self, texts: Sequence[str], learn_from: int | None = None) -> sparse.csr_matrix:
-        """Learn vocabulary and IDF from `texts`; returns their term counts.
-
-        With `learn_from` = n, the vocabulary comes from the first n texts only (the calls) and
-        the others are counted against it: a term no call uses can never be shared with a
-        call, and leaving the profiles' own vocabulary out keeps 30,000 profiles' millions of
-        word pairs out of memory. IDF is still counted over every text."""
+        """Learn vocabulary and IDF from the first `learn_from` texts (all by default: the calls
+        of a run) and return the term counts of every text, the others counted against that
+        vocabulary (`count`)."""
         corpus = [t or "" for t in texts]
         learn = len(corpus) if learn_from is None else max(0, min(learn_from, len(corpus)))
-        counts = self._count_new_vocabulary(corpus, learn)
+        learned = self.fit(corpus[:learn])
+        if learn == len(corpus):
+            return learned
+        return sparse.vstack([learned, self.count(corpus[learn:])], format="csr")
+
+    def fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Learn vocabulary and IDF from `texts` (the calls of a run); returns their counts.
+
+        Only a term some call uses can be shared with a call, and document frequencies come
+        from the calls only: a profile's weights then do not depend on the other profiles of
+        the run, so profiles can be prepared and scored a batch at a time (measured: no cost
+        in held-out quality, BENCHMARKS.md), and a member's scores do not move when another
+        member joins."""
+        corpus = [t or "" for t in texts]
+        counts = self._count_new_vocabulary(corpus)
         if counts is None:
             # nothing but stop words where the vocabulary comes from: a one-word vocabulary
             self.counter.set_params(stop_words=None, token_pattern=r"(?u)\S+")
-            counts = self._count_new_vocabulary(["empty", *corpus], 1 + learn)
+            counts = self._count_new_vocabulary(["empty", *corpus])
             assert counts is not None
             counts = counts[1:]
         self._terms = None
         self._term_list = None
+        self._known_words = self._words_of(self.counter.vocabulary_)
+        self._tables = None
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = counts.shape[0]
         self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
         return counts
 
-    def _count_new_vocabulary(self, corpus: list[str], learn: int) -> sparse.csr_matrix | None:
-        """CountVectorizer.fit_transform without its alphabetical sort of the vocabulary (the
-        slowest part for 30,000 profiles; term order does not matter to cosines), learning
-        terms from the first `learn` texts only. Terms are numbered in order of first
-        appearance; above max_features the most frequent are kept, ties going to the earlier
-        term. None when no term was learned."""
+    def count(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Term counts of `texts` against the learned vocabulary (terms it lacks are dropped)."""
+        tables = self._count_tables()
+        if tables is None:
+            return self._count_text_by_text(texts)
+        find, lookup, unigram, pair_keys, pair_terms = tables
+        width = len(self.counter.vocabulary_)
+        n_words = len(unigram)
+        blocks: list[sparse.csr_matrix] = []
+        # Every token of a block goes through C-level loops only (the regex, a dict lookup per
+        # token through map, NumPy): a Python expression per token made this the slowest part
+        # of preparing 30,000 profiles. Word ids: >= 0 a word of the vocabulary, -1 another
+        # word, -2 a stop word (dropped before phrases are formed, as the analyser does).
+        for start in range(0, len(texts), COUNT_BLOCK):
+            block = texts[start : start + COUNT_BLOCK]
+            tokens = [find(text.lower()) if text else [] for text in block]
+            lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(block))
+            words = np.fromiter(map(lookup.get, chain.from_iterable(tokens), repeat(-1)),
+                                dtype=np.int64, count=int(lengths.sum()))
+            text_of = np.repeat(np.arange(len(block)), lengths)
+            kept = words != -2
+            words, text_of = words[kept], text_of[kept]
+            known = words >= 0
+            singles = unigram[words[known]]
+            rows = [text_of[known][singles >= 0]]
+            cols = [singles[singles >= 0]]
+            if len(pair_keys) and len(words) > 1:
+                first, second = words[:-1], words[1:]
+                pair = (text_of[:-1] == text_of[1:]) & (first >= 0) & (second >= 0)
+                keys = first[pair] * n_words + second[pair]
+                at = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
+                hit = pair_keys[at] == keys
+                rows.append(text_of[:-1][pair][hit])
+                cols.append(pair_terms[at[hit]])
+            r, c = np.concatenate(rows), np.concatenate(cols)
+            counts = sparse.csr_matrix(
+                (np.ones(len(r), dtype=np.float32), (r, c)), shape=(len(block), width)
+            )
+            counts.sum_duplicates()
+            blocks.append(counts)
+        return _stack(blocks, width)
+
+    def _count_tables(self) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None:
+        """What `count` needs, built once per fit: the tokeniser, word ids (stop words -2),
+        each word's term id (-1: the word is only part of phrases) and the phrases as sorted
+        (first word id x number of words + second word id) keys with their term ids. None when
+        the counter's settings are not the ones `_analyzer` writes out."""
+        if self._tables is not None:
+            return self._tables
+        c = self.counter
+        if not self._fast_settings():
+            return None
+        words: dict[str, int] = {}
+        singles: list[tuple[int, int]] = []
+        phrases: list[tuple[int, int, int]] = []
+        for term, j in c.vocabulary_.items():
+            parts = term.split(" ")
+            if len(parts) == 1:
+                singles.append((words.setdefault(term, len(words)), j))
+            elif len(parts) == 2:
+                a = words.setdefault(parts[0], len(words))
+                phrases.append((a, words.setdefault(parts[1], len(words)), j))
+            else:
+                return None
+        unigram = np.full(len(words), -1, dtype=np.int64)
+        for w, j in singles:
+            unigram[w] = j
+        keys = np.array([a * len(words) + b for a, b, _ in phrases], dtype=np.int64)
+        terms = np.array([j for _, _, j in phrases], dtype=np.int64)
+        order = np.argsort(keys)
+        lookup = dict(words)
+        for word in c.get_stop_words() or ():
+            lookup.setdefault(word, -2)
+        self._tables = (re.compile(c.token_pattern).findall, lookup, unigram, keys[order], terms[order])
+        return self._tables
+
+    def _count_text_by_text(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """`count` through the analyser, one text at a time (for other counter settings)."""
+        vocabulary = self.counter.vocabulary_
+        analyze = self._analyzer()
+        get = vocabulary.get
+        known = self._known_words
+        blocks = [
+            _occurrences([[j for j in map(get, analyze(text or "", known)) if j is not None]
+                          for text in texts[start : start + COUNT_BLOCK]])
+            for start in range(0, len(texts), COUNT_BLOCK)
+        ]
+        return _stack(blocks, len(vocabulary))
+
+    def _count_new_vocabulary(self, corpus: list[str]) -> sparse.csr_matrix | None:
+        """CountVectorizer.fit_transform without its alphabetical sort of the vocabulary (term
+        order does not matter to cosines). Terms are numbered in order of first appearance;
+        above max_features the most frequent are kept, ties going to the earlier term. None
+        when no term was learned."""
         analyze = self._analyzer()
         vocabulary: dict[str, int] = {}
         blocks: list[sparse.csr_matrix] = []
-        # texts are counted in blocks: each block lists one entry per occurrence of a known
-        # term (cheaper in Python than counting per text) and sums the duplicates in C before
-        # the next block, so the raw occurrences of 30,000 profiles never sit in memory at once
-        start = 0
-        while start < learn:
-            end = min(learn, start + COUNT_BLOCK)
+        for start in range(0, len(corpus), COUNT_BLOCK):
             rows = [[vocabulary.setdefault(term, len(vocabulary)) for term in analyze(text)]
-                    for text in corpus[start:end]]
+                    for text in corpus[start : start + COUNT_BLOCK]]
             blocks.append(_occurrences(rows))
-            start = end
         if not vocabulary:
             return None
-        get = vocabulary.get
-        known_words = self._words_of(vocabulary)
-        while start < len(corpus):
-            end = min(len(corpus), start + COUNT_BLOCK)
-            rows = [[j for j in map(get, analyze(text, known_words)) if j is not None]
-                    for text in corpus[start:end]]
-            blocks.append(_occurrences(rows))
-            start = end
-        counts = sparse.vstack(
-            [sparse.csr_matrix((b.data, b.indices, b.indptr), shape=(b.shape[0], len(vocabulary)))
-             for b in blocks],
-            format="csr",
-        )
+        counts = _stack(blocks, len(vocabulary))
         terms = list(vocabulary)
         limit = self.counter.max_features
         if limit is not None and len(terms) > limit:
@@ -137,9 +222,7 @@ class LexicalIndex:
         text costs one regex scan and two list comprehensions: 30,000 profiles' texts go
         through it. The scikit-learn one is used when its settings differ from these."""
         c = self.counter
-        if not (c.analyzer == "word" and c.ngram_range == (1, 2) and c.lowercase
-                and c.preprocessor is None and c.tokenizer is None and c.strip_accents is None
-                and c.input == "content" and c.token_pattern is not None):
+        if not self._fast_settings():
             base = c.build_analyzer()
             return lambda text, known=None: base(text)
         find = re.compile(c.token_pattern).findall
@@ -156,14 +239,15 @@ class LexicalIndex:
 
         return analyze
 
+    def _fast_settings(self) -> bool:
+        c = self.counter
+        return bool(c.analyzer == "word" and c.ngram_range == (1, 2) and c.lowercase
+                    and c.preprocessor is None and c.tokenizer is None and c.strip_accents is None
+                    and c.input == "content" and c.token_pattern is not None)
+
     @staticmethod
     def _words_of(vocabulary: dict[str, int]) -> frozenset[str]:
         return frozenset(w for term in vocabulary for w in term.split())
-
-    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        if not texts:
-            return sparse.csr_matrix((0, len(self.idf)), dtype=np.float32)
-        return self.counter.transform(list(texts)).tocsr().astype(np.float32)
 
     def weigh(self, counts: sparse.spmatrix) -> sparse.csr_matrix:
         """Counts to L2-normalised TF-IDF rows (an all-zero row stays zero)."""
@@ -259,6 +343,19 @@ def _occurrences(rows: list[list[int]]) -> sparse.csr_matrix:
     return counts
 
 
+def _stack(blocks: list[sparse.csr_matrix], width: int) -> sparse.csr_matrix:
+    """Blocks of `_occurrences` widened to the whole vocabulary, one below the other."""
+    if not blocks:
+        return sparse.csr_matrix((0, width), dtype=np.float32)
+    counts = sparse.vstack(
+        [sparse.csr_matrix((b.data, b.indices, b.indptr), shape=(b.shape[0], width))
+         for b in blocks],
+        format="csr",
+    )
+    counts.sort_indices()
+    return counts
+
+
 def shared_terms_of_pairs(
     index: LexicalIndex,
     profiles: sparse.csr_matrix,
@@ -294,10 +391,17 @@ def shared_terms_of_pairs(
     names = index.term_list
     # Python lists sliced per pair: NumPy slices and conversions per pair cost more
     term_ids, term_weights, bounds = terms.tolist(), weights.tolist(), product.indptr.tolist()
-    return [
-        _pick_terms(names, term_ids[start:end], term_weights[start:end], k)
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    out = []
+    # the best 3k terms nearly always hold the k to show (a phrase hides at most its two
+    # words); the rest of the pair is read only when they do not
+    window = 3 * k
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        cut = min(end, start + window)
+        chosen = _pick_terms(names, term_ids[start:cut], term_weights[start:cut], k)
+        if len(chosen) < k and cut < end:
+            chosen = _pick_terms(names, term_ids[start:end], term_weights[start:end], k)
+        out.append(chosen)
+    return out
 
 
 def _pick_terms(

@@ -285,11 +285,10 @@ def _match_and_store(
     ranked: list[list[Any]] = [[] for _ in members]
     if len(scored) and members:
         matcher = Matcher(embedders, dict(caches), ranker)
-        prepared = matcher.prepare(
-            [m.profile for m in members], [calls[j].doc for j in scored], progress
+        ranked, summary.embedded = matcher.rank_profiles(
+            [m.profile for m in members], [calls[j].doc for j in scored], top_k,
+            allowed[:, scored], progress=progress,
         )
-        summary.embedded = prepared.stats
-        ranked = matcher.rank(prepared, top_k, allowed[:, scored], progress=progress)
 
     with db.session() as s:
         # a resumed run replaces what it had stored for these members

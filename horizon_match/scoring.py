@@ -30,12 +30,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from horizon_match.embedding import (
     EmbedderSet,
@@ -57,6 +58,9 @@ CALL_PASSAGES = 8
 CHUNK_PROFILES = 128
 CHUNK_UNITS = 4096
 SHORT_TEXT_MEMO = 50_000
+# profiles prepared at a time by rank_profiles: big enough that a batch's products are large,
+# small enough that preparing the first one (which nothing overlaps) is short
+PREPARE_BATCH = 1024
 PASSAGE_PAIR_BATCH = 2048
 
 DENSE_FEATURES = ("dense_mean", "dense_top3", "dense_max")
@@ -186,8 +190,29 @@ class _Group:
     call_passages: list[list[str]]
     call_passage_vectors: list[np.ndarray]
     unit_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    # call passage vectors zero-padded into one block, built when explanations need it
-    call_passage_block: tuple[np.ndarray, np.ndarray] | None = None
+    # built when explanations first need it and shared by every batch of profiles (a batch's
+    # group is a copy with its own unit vectors): "block" -> the call passage vectors
+    # zero-padded into one (n_calls, longest, dim) block and its mask
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CallSide:
+    """Everything about the calls of a run: prepared once, shared by every batch of profiles."""
+
+    calls: list[CallDoc]
+    groups: dict[str, _Group]  # per embedder; their unit_vectors are empty
+    lexical: LexicalIndex
+    call_tfidf: sparse.csr_matrix
+    call_tfidf_t: sparse.csr_matrix
+    code_position: dict[str, dict[str, int]]  # part/dest/call/kind -> code -> column
+    call_codes: dict[str, np.ndarray]
+    call_places: list[Any]
+    call_static: np.ndarray
+    call_kind: list[str]
+    call_hubs: dict[str, tuple[DestinationProfiles, np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
@@ -301,51 +326,42 @@ class Matcher:
     ) -> Prepared:
         """Split, embed (through the caches) and index every text of `profiles` and `calls`."""
         profiles = list(profiles)
-        calls = list(calls)
-        before = {n: _copy_stats(c.stats) for n, c in self.caches.items()}
-        profile_group = [self.embedders.for_language(p.language).name for p in profiles]
-        groups: dict[str, _Group] = {}
-        for name in dict.fromkeys(profile_group or [self.embedders.default.name]):
-            groups[name] = self._prepare_calls(name, calls, progress)
+        before = self._stats_snapshot()
+        side = self.prepare_calls(calls, self._group_names(profiles), progress)
+        prepared = self.prepare_profiles(side, profiles, progress)
+        prepared.stats = self._stats_since(before)
+        return prepared
 
-        # units, deduplicated across profiles of the same group
-        units: list[_Unit] = []
-        unit_group: list[str] = []
-        seen: dict[tuple[str, tuple[str, ...], str], int] = {}
-        profile_units: list[np.ndarray] = []
-        for profile, name in zip(profiles, profile_group, strict=True):
-            embedder = next(e for e in self.embedders.all() if e.name == name)
-            ids = []
-            for unit in _profile_units(profile, embedder, self.split):
-                key = (name, tuple(unit.passages), unit.lexical_text)
-                if key not in seen:
-                    seen[key] = len(units)
-                    units.append(unit)
-                    unit_group.append(name)
-                ids.append(seen[key])
-            profile_units.append(np.array(ids, dtype=np.int64))
+    def _group_names(self, profiles: Sequence[Profile]) -> list[str]:
+        names = [self.embedders.for_language(p.language).name for p in profiles]
+        return list(dict.fromkeys(names or [self.embedders.default.name]))
 
-        unit_row = np.zeros(len(units), dtype=np.int64)
-        for name, group in groups.items():
-            members = [i for i, g in enumerate(unit_group) if g == name]
-            unit_row[members] = np.arange(len(members))
-            flat = [p for i in members for p in units[i].passages]
-            vectors = group.cache.encode(flat, progress) if flat else np.zeros((0, 1), np.float32)
-            group.unit_vectors = _segment_means(
-                vectors, [len(units[i].passages) for i in members], group.call_vectors.shape[1]
+    def _stats_snapshot(self) -> dict[str, EncodeStats]:
+        return {n: _copy_stats(c.stats) for n, c in self.caches.items()}
+
+    def _stats_since(self, before: dict[str, EncodeStats]) -> EncodeStats:
+        stats = EncodeStats()
+        for name, cache in self.caches.items():
+            old = before.get(name, EncodeStats())
+            stats.add(
+                EncodeStats(
+                    cache.stats.requested - old.requested,
+                    cache.stats.cached - old.cached,
+                    cache.stats.computed - old.computed,
+                )
             )
+        return stats
 
+    def prepare_calls(
+        self, calls: Sequence[CallDoc], group_names: Sequence[str], progress: Progress = NULL_PROGRESS
+    ) -> CallSide:
+        """The call side of a run: embedded with each embedder of `group_names`, the lexical
+        vocabulary and IDF, the codes the track-record signals compare."""
+        calls = list(calls)
+        groups = {name: self._prepare_calls(name, calls, progress) for name in group_names}
         lexical = LexicalIndex()
-        call_texts = [c.lexical_text() for c in calls]
-        counts = lexical.fit_counts(
-            call_texts + [u.lexical_text for u in units], learn_from=len(calls) or None
-        )
-        call_tfidf = lexical.weigh(counts[: len(calls)])
-        unit_counts = counts[len(calls) :]
-        unit_tfidf = lexical.weigh(unit_counts)
-        profile_tfidf = lexical.combine(unit_counts, [list(ids) for ids in profile_units])
-
-        track_counts, track_n, kind_n, call_codes, call_places = _track_tables(profiles, calls)
+        call_tfidf = lexical.weigh(lexical.fit([c.lexical_text() for c in calls]))
+        code_position, call_codes, call_places = _call_codes(calls)
         call_kind = [action_kind(c.type_of_action) for c in calls]
         call_static = np.zeros((len(calls), len(CALL_FEATURES) - 1), dtype=np.float32)
         for j, (call, kind) in enumerate(zip(calls, call_kind, strict=True)):
@@ -361,24 +377,74 @@ class Matcher:
             call_static[j, len(CALL_KINDS) + 3] = float(
                 call.key.upper().startswith(("HORIZON-JU-", "HORIZON-JTI-"))
             )
+        return CallSide(
+            calls=calls,
+            groups=groups,
+            lexical=lexical,
+            call_tfidf=call_tfidf,
+            call_tfidf_t=call_tfidf.T.tocsr(),
+            code_position=code_position,
+            call_codes=call_codes,
+            call_places=call_places,
+            call_static=call_static,
+            call_kind=call_kind,
+        )
+
+    def prepare_profiles(
+        self, side: CallSide, profiles: Sequence[Profile], progress: Progress = NULL_PROGRESS
+    ) -> Prepared:
+        """`profiles` split, embedded (through the caches) and indexed against `side`. Nothing
+        here depends on other profiles, so a big run prepares a batch at a time."""
+        profiles = list(profiles)
+        before = self._stats_snapshot()
+        profile_group = [self.embedders.for_language(p.language).name for p in profiles]
+        missing = [n for n in dict.fromkeys(profile_group) if n not in side.groups]
+        if missing:
+            raise ValueError(f"the calls were not prepared for the embedder(s) {missing}")
+
+        # units, deduplicated across profiles of the same group
+        units: list[_Unit] = []
+        unit_group: list[str] = []
+        seen: dict[tuple[str, tuple[str, ...], str], int] = {}
+        profile_units: list[np.ndarray] = []
+        embedders = {e.name: e for e in self.embedders.all()}
+        for profile, name in zip(profiles, profile_group, strict=True):
+            embedder = embedders[name]
+            ids = []
+            for unit in _profile_units(profile, embedder, self.split):
+                key = (name, tuple(unit.passages), unit.lexical_text)
+                if key not in seen:
+                    seen[key] = len(units)
+                    units.append(unit)
+                    unit_group.append(name)
+                ids.append(seen[key])
+            profile_units.append(np.array(ids, dtype=np.int64))
+
+        unit_row = np.zeros(len(units), dtype=np.int64)
+        groups: dict[str, _Group] = {}
+        for name, call_group in side.groups.items():
+            members = [i for i, g in enumerate(unit_group) if g == name]
+            unit_row[members] = np.arange(len(members))
+            flat = [p for i in members for p in units[i].passages]
+            vectors = call_group.cache.encode(flat, progress) if flat else np.zeros((0, 1), np.float32)
+            groups[name] = replace(call_group, unit_vectors=_segment_means(
+                vectors, [len(units[i].passages) for i in members], call_group.call_vectors.shape[1]
+            ))
+
+        lexical = side.lexical
+        unit_counts = lexical.count([u.lexical_text for u in units])
+        unit_tfidf = lexical.weigh(unit_counts)
+        profile_tfidf = lexical.combine(unit_counts, [list(ids) for ids in profile_units])
+
+        track_counts, track_n, kind_n = _track_tables(profiles, side.code_position)
         org_onehot = np.zeros((len(profiles), len(ORGANISATION_TYPES)), dtype=np.float32)
         for i, p in enumerate(profiles):
             if p.organisation_type in ORGANISATION_TYPES:
                 org_onehot[i, ORGANISATION_TYPES.index(p.organisation_type)] = 1.0
 
-        stats = EncodeStats()
-        for name, cache in self.caches.items():
-            old = before.get(name, EncodeStats())
-            stats.add(
-                EncodeStats(
-                    cache.stats.requested - old.requested,
-                    cache.stats.cached - old.cached,
-                    cache.stats.computed - old.computed,
-                )
-            )
         return Prepared(
             profiles=profiles,
-            calls=calls,
+            calls=side.calls,
             groups=groups,
             profile_group=profile_group,
             profile_units=profile_units,
@@ -386,18 +452,19 @@ class Matcher:
             unit_row=unit_row,
             lexical=lexical,
             unit_tfidf=unit_tfidf,
-            call_tfidf=call_tfidf,
-            call_tfidf_t=call_tfidf.T.tocsr(),
+            call_tfidf=side.call_tfidf,
+            call_tfidf_t=side.call_tfidf_t,
             profile_tfidf=profile_tfidf,
             track_counts=track_counts,
             track_n=track_n,
             kind_n=kind_n,
-            call_codes=call_codes,
-            call_places=call_places,
-            call_static=call_static,
-            call_kind=call_kind,
+            call_codes=side.call_codes,
+            call_places=side.call_places,
+            call_static=side.call_static,
+            call_kind=side.call_kind,
             org_onehot=org_onehot,
-            stats=stats,
+            stats=self._stats_since(before),
+            call_hubs=side.call_hubs,
         )
 
     def _prepare_calls(self, name: str, calls: list[CallDoc], progress: Progress) -> _Group:
@@ -643,28 +710,39 @@ class Matcher:
         return self.score_features(np.moveaxis(planes, 0, -1))
 
     def scores(
-        self, prepared: Prepared, progress: Progress = NULL_PROGRESS
+        self,
+        prepared: Prepared,
+        progress: Progress = NULL_PROGRESS,
+        pool: ThreadPoolExecutor | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
         """(profile indices, scores (len, n_calls), explanation material) chunk by chunk, in
-        order. With `threads` > 1 the next chunks are computed while the caller handles this
-        one (NumPy and SciPy release the interpreter lock in the heavy products)."""
+        order. With `threads` > 1 (or a `pool`) the next chunks are computed while the caller
+        handles this one (NumPy and SciPy release the interpreter lock in the heavy products)."""
         progress.start("scoring", len(prepared.profiles))
         chunks = iter(list(self.chunks(prepared)))
-        if self.threads <= 1:
+        if pool is None and self.threads <= 1:
             for idx in chunks:
                 yield self._score_chunk(prepared, idx)
                 progress.advance(len(idx))
         else:
-            with ThreadPoolExecutor(self.threads, thread_name_prefix="matcher") as pool:
-                pending = deque(pool.submit(self._score_chunk, prepared, idx)
-                                for idx in islice(chunks, self.threads))
+            own = pool is None
+            workers = pool or ThreadPoolExecutor(self.threads, thread_name_prefix="matcher")
+            limits = _one_blas_thread() if own else None
+            try:
+                pending = deque(workers.submit(self._score_chunk, prepared, idx)
+                                for idx in islice(chunks, max(self.threads, 1)))
                 while pending:
                     done = pending.popleft().result()
                     following = next(chunks, None)
                     if following is not None:
-                        pending.append(pool.submit(self._score_chunk, prepared, following))
+                        pending.append(workers.submit(self._score_chunk, prepared, following))
                     yield done
                     progress.advance(len(done[0]))
+            finally:
+                if own:
+                    workers.shutdown(cancel_futures=True)
+                if limits is not None:
+                    limits.restore_original_limits()
         progress.finish()
 
     def _score_chunk(
@@ -674,6 +752,59 @@ class Matcher:
         scores = self.score_planes(planes).astype(np.float32, copy=False)
         extra["features"] = planes.transpose(1, 2, 0)
         return idx, scores, extra
+
+    def rank_profiles(
+        self,
+        profiles: Sequence[Profile],
+        calls: Sequence[CallDoc],
+        top_k: int,
+        allowed: np.ndarray | None = None,
+        *,
+        explain: bool = True,
+        progress: Progress = NULL_PROGRESS,
+        batch: int = PREPARE_BATCH,
+    ) -> tuple[list[list[RankedCall]], EncodeStats]:
+        """`rank` of `profiles` against `calls` from the start: the calls are prepared once,
+        then the profiles a batch at a time, the next batch being prepared (split, read from
+        the vector cache, counted) while this one is scored and explained, so the
+        single-threaded text work overlaps with the products. Returns the ranked calls per
+        profile and what the vector caches did."""
+        profiles, calls = list(profiles), list(calls)
+        before = self._stats_snapshot()
+        result: list[list[RankedCall]] = [[] for _ in profiles]
+        side = self.prepare_calls(calls, self._group_names(profiles), progress)
+        if not calls or not profiles:
+            return result, self._stats_since(before)
+        memo: dict[tuple[str, int], str] = {}
+        starts = iter(range(0, len(profiles), max(1, batch)))
+        progress.start("matching", len(profiles))
+        with _one_blas_thread(), ThreadPoolExecutor(max(self.threads, 1), thread_name_prefix="matcher") as pool:
+            ahead: deque[tuple[int, Any]] = deque()
+
+            def prepare_next() -> None:
+                start = next(starts, None)
+                if start is not None:
+                    ahead.append((start, pool.submit(
+                        self.prepare_profiles, side, profiles[start : start + batch])))
+
+            prepare_next()
+            try:
+                while ahead:
+                    start, future = ahead.popleft()
+                    prepared = future.result()
+                    prepare_next()
+                    stop = start + len(prepared.profiles)
+                    part = self._rank_prepared(
+                        prepared, top_k, None if allowed is None else allowed[start:stop],
+                        explain, memo, pool if self.threads > 1 else None,
+                    )
+                    result[start:stop] = part
+                    progress.advance(stop - start)
+            finally:
+                for _, future in ahead:
+                    future.cancel()
+        progress.finish()
+        return result, self._stats_since(before)
 
     def rank(
         self,
@@ -686,19 +817,31 @@ class Matcher:
     ) -> list[list[RankedCall]]:
         """The best `top_k` calls per profile (only where `allowed`, shape (n_profiles,
         n_calls)), best first; ties go to the earlier call."""
+        return self._rank_prepared(prepared, top_k, allowed, explain, {}, None, progress)
+
+    def _rank_prepared(
+        self,
+        prepared: Prepared,
+        top_k: int,
+        allowed: np.ndarray | None,
+        explain: bool,
+        memo: dict[tuple[str, int], str],  # short texts: call passages recur in every chunk
+        pool: ThreadPoolExecutor | None,
+        progress: Progress = NULL_PROGRESS,
+    ) -> list[list[RankedCall]]:
         result: list[list[RankedCall]] = [[] for _ in prepared.profiles]
         if not prepared.calls:
             return result
-        memo: dict[tuple[str, int], str] = {}  # short texts: call passages recur in every chunk
-        for idx, scores, extra in self.scores(prepared, progress):
+        for idx, scores, extra in self.scores(prepared, progress, pool):
             if allowed is not None:
                 scores = np.where(allowed[idx], scores, -np.inf)
             chosen: list[tuple[int, int, list[int]]] = []  # (row in chunk, profile, calls)
-            for r, i in enumerate(idx):
+            orders = top_indices_of_rows(scores, top_k)
+            finite = np.isfinite(np.take_along_axis(scores, orders, 1)).tolist()
+            for r, (i, order, ok) in enumerate(zip(idx.tolist(), orders.tolist(), finite, strict=True)):
                 if prepared.profiles[i].is_empty():
                     continue
-                order = top_indices(scores[r], top_k)
-                chosen.append((r, int(i), [int(j) for j in order if np.isfinite(scores[r, j])]))
+                chosen.append((r, i, [j for j, good in zip(order, ok, strict=True) if good]))
             if not explain:
                 for r, i, calls in chosen:
                     result[i] = [RankedCall(j, float(scores[r, j])) for j in calls]
@@ -751,11 +894,11 @@ class Matcher:
                             if units[k] >= 0 and prepared.profile_group[int(i)] == name], np.int64)
             if len(sel) == 0:
                 continue
-            if group.call_passage_block is None:
-                group.call_passage_block = _passage_block(
+            if "block" not in group.memo:
+                group.memo["block"] = _passage_block(
                     group.call_passage_vectors, group.call_vectors.shape[1]
                 )
-            call_block, call_mask = group.call_passage_block
+            call_block, call_mask = group.memo["block"]
             wanted = list(dict.fromkeys(int(u) for u in units[sel]))
             multi = [u for u in wanted if len(prepared.units[u].passages) > 1]
             # a one-passage unit's vector is its passage's: no cache lookup needed
@@ -852,6 +995,13 @@ class Matcher:
         return explanation
 
 
+def _one_blas_thread() -> threadpool_limits:
+    """BLAS on one thread while the matcher runs its own threads: two levels of threads on two
+    cores oversubscribe them, and OpenBLAS's waiting threads spin (measured on 30,000 profiles
+    x 2,000 calls: 74 s of CPU with BLAS's own threads, 48 s without)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _passage_block(vectors: list[np.ndarray], dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Variable-length lists of passage vectors as one zero-padded (n, longest, dim) block and
     a (n, longest) mask of the real rows."""
@@ -927,6 +1077,31 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     order = part[np.lexsort((part, -scores[part]))]
     return order[:k]
 
+
+
+def top_indices_of_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """`top_indices` of every row of a (rows, n) block, as a (rows, min(k, n)) array: one
+    partition and one sort for the block, the row-by-row version only for rows whose k-th
+    score is tied (a Python call per row cost more than the partition itself)."""
+    rows, n = scores.shape
+    k = min(k, n)
+    if k <= 0 or rows == 0:
+        return np.zeros((rows, max(k, 0)), dtype=np.int64)
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, 1).min(1)
+        # rows with another score equal to their k-th: which of the tied ones are in is
+        # decided by position, as top_indices does
+        tied = (scores >= kth[:, None]).sum(1) > k
+    else:
+        part = np.broadcast_to(np.arange(n), (rows, n)).copy()
+        tied = np.zeros(rows, dtype=bool)
+    values = np.take_along_axis(scores, part, 1)
+    order = np.lexsort((part, -values), axis=1)
+    out = np.take_along_axis(part, order, 1).astype(np.int64, copy=False)
+    for r in np.flatnonzero(tied):
+        out[r] = top_indices(scores[r], k)
+    return out
 
 
 def _gather(matrix: np.ndarray, columns: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -1052,13 +1227,11 @@ def _profile_units(profile: Profile, embedder: Any, splitter: Any) -> list[_Unit
     return units
 
 
-def _track_tables(
-    profiles: Sequence[Profile], calls: Sequence[CallDoc]
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict[str, np.ndarray], list[Any]]:
-    """Per profile, counts of past projects per code; per call, its code's column.
-
-    Column -1 (the last) is an always-zero column for calls whose code is unknown.
-    """
+def _call_codes(
+    calls: Sequence[CallDoc],
+) -> tuple[dict[str, dict[str, int]], dict[str, np.ndarray], list[Any]]:
+    """The codes (programme part, destination, call, kind of action) the calls use: each
+    code's column in the per-profile count tables, each call's column (-1: unknown code)."""
     call_places = [c.place() for c in calls]
     call_values = {
         "part": [p.part for p in call_places],
@@ -1068,7 +1241,21 @@ def _track_tables(
     }
     codes = {k: sorted({v for v in vals if v}) for k, vals in call_values.items()}
     position = {k: {v: i for i, v in enumerate(vs)} for k, vs in codes.items()}
-    counts = {k: np.zeros((len(profiles), len(vs) + 1), dtype=np.float32) for k, vs in codes.items()}
+    call_codes = {
+        k: np.array([position[k].get(v, -1) if v else -1 for v in vals], dtype=np.int64)
+        for k, vals in call_values.items()
+    }
+    return position, call_codes, call_places
+
+
+def _track_tables(
+    profiles: Sequence[Profile], position: dict[str, dict[str, int]]
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Per profile, counts of past projects per code of `position` (`_call_codes`).
+
+    Column -1 (the last) is an always-zero column for calls whose code is unknown.
+    """
+    counts = {k: np.zeros((len(profiles), len(vs) + 1), dtype=np.float32) for k, vs in position.items()}
     track_n = np.zeros(len(profiles), dtype=np.float32)
     kind_n = np.zeros(len(profiles), dtype=np.float32)
     places: dict[str, Any] = {}  # the same topics recur across profiles
@@ -1090,11 +1277,7 @@ def _track_tables(
             for key, value in (("part", place.part), ("dest", place.destination), ("call", place.call)):
                 if value in position[key]:
                     counts[key][i, position[key][value]] += 1
-    call_codes = {
-        k: np.array([position[k].get(v, -1) if v else -1 for v in vals], dtype=np.int64)
-        for k, vals in call_values.items()
-    }
-    return counts, track_n, kind_n, call_codes, call_places
+    return counts, track_n, kind_n
 
 
 def _track_sentences(prepared: Prepared, profiles: np.ndarray, calls: np.ndarray) -> list[str]:
@@ -1125,9 +1308,10 @@ _PART_COLUMNS = [_F[name] for name in _PART_FEATURES.values()]
 
 def _parts(feats: np.ndarray) -> list[dict[str, float]]:
     """The signal values an explanation shows, for rows of features (n, len(FEATURES))."""
-    values = feats[:, _PART_COLUMNS].astype(np.float64).tolist()
+    # rounded in NumPy: Python's round() per value cost more than the rest of _parts
+    values = np.round(feats[:, _PART_COLUMNS].astype(np.float64), 4).tolist()
     names = list(_PART_FEATURES)
-    return [{n: round(v, 4) for n, v in zip(names, row, strict=True)} for row in values]
+    return [dict(zip(names, row, strict=True)) for row in values]
 
 
 def _reason_line(

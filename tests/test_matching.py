@@ -176,6 +176,26 @@ def test_top_indices_breaks_ties_by_position() -> None:
     assert top_indices(scores, 3).tolist() == [1, 3, 0]
     assert top_indices(scores, 10).tolist() == [1, 3, 0, 2, 4]
     assert top_indices(scores, 0).tolist() == []
+    from horizon_match.scoring import top_indices_of_rows
+
+    rng = np.random.default_rng(5)
+    block = rng.integers(0, 4, size=(40, 9)).astype(np.float32)  # many ties
+    block[3] = -np.inf
+    block[4, :5] = -np.inf
+    for k in (0, 1, 3, 9, 12):
+        got = top_indices_of_rows(block, k)
+        assert got.tolist() == [top_indices(row, k).tolist() for row in block]
+    assert top_indices_of_rows(block[:0], 3).shape == (0, 3)
+
+
+def test_sentence_split_fast_paths_split_like_the_full_pattern() -> None:
+    from horizon_match.embedding import _SENTENCE_END, _sentences
+
+    texts = ["One. Two! Three? Four; five", "Scope:Objectives are. Here", "a:B c: D",
+             "Line one\n\nLine two.  Next", "- item\n- item two", "plain text", "",
+             "Ends here.\u2028New line? Yes:No"]
+    for text in texts:
+        assert _sentences(text) == _SENTENCE_END.split(text)
 
 
 # --- call filters -----------------------------------------------------------------------------
@@ -467,7 +487,7 @@ def test_vocabulary_cap_keeps_the_most_frequent_terms() -> None:
     assert list(index.terms) == ["graphene", "sensors", "graphene sensors"]
     assert counts.toarray()[0].tolist() == [2.0, 1.0, 1.0]
     # texts counted later use the same vocabulary
-    assert index.counts(["sensors and graphene"]).toarray().tolist() == [[1.0, 1.0, 0.0]]
+    assert index.count(["sensors and graphene"]).toarray().tolist() == [[1.0, 1.0, 0.0]]
     only_stop_words = LexicalIndex()
     assert only_stop_words.fit_counts(["the and of", ""]).shape[0] == 2
 
@@ -521,6 +541,38 @@ def test_threaded_scoring_ranks_exactly_like_one_thread() -> None:
     assert [i for i, _ in one] == [i for i, _ in two] and len(one) == 5
     for (_, a), (_, b) in zip(one, two):
         assert np.array_equal(a, b)
+
+
+def test_ranking_batch_by_batch_equals_ranking_all_profiles_at_once() -> None:
+    # profiles prepared a batch at a time while earlier batches are scored: the same scores,
+    # order and explanations as preparing everything first (no weight depends on the other
+    # profiles), allowed masks and cache counts following their batch
+    profiles = [
+        Profile(key=f"m{i}", description=f"{name} research and wind turbine blades" if i % 3 else name,
+                keywords=("port robots",) if i % 2 else (),
+                projects=[PastProject(title=f"P{i}", summary="Soil health for farms.",
+                                      topic="HORIZON-CL6-2024-FARM2FORK-01-02")] if i % 4 == 1 else [])
+        for i, name in enumerate(UNRELATED)
+    ] + [Profile("empty")]
+    # distinct calls: products of differently shaped chunks may differ in the last bits, which
+    # would reorder exact ties
+    calls = CALLS
+    allowed = np.ones((len(profiles), len(calls)), dtype=bool)
+    allowed[1, 0] = allowed[4, :2] = False
+    whole = Matcher(EmbedderSet(FakeEmbedder()), threads=1, chunk_size=2)
+    expected = whole.rank(whole.prepare(profiles, calls), 4, allowed)
+    for threads, batch in ((1, 3), (2, 2), (2, 1000)):
+        matcher = Matcher(EmbedderSet(FakeEmbedder()), threads=threads, chunk_size=2)
+        ranked, stats = matcher.rank_profiles(profiles, calls, 4, allowed, batch=batch)
+        got = [[(c.call_index, round(c.score, 5), c.explanation) for c in r] for r in ranked]
+        assert got == [[(c.call_index, round(c.score, 5), c.explanation) for c in r] for r in expected]
+        assert stats.computed > 0 and stats.cached < stats.requested
+        again, stats = matcher.rank_profiles(profiles, calls, 4, allowed, batch=batch)
+        assert stats.computed == 0 and len(again) == len(profiles)
+    assert any(ranked) and not ranked[-1]  # the empty profile gets nothing
+    assert [c.call_index for c in ranked[4]] == [2] and 0 not in [c.call_index for c in ranked[1]]
+    assert matcher.rank_profiles([], calls, 4)[0] == []
+    assert matcher.rank_profiles(profiles[:2], [], 4)[0] == [[], []]
 
 
 def test_call_breadth_is_its_similarity_to_the_other_destinations() -> None:
@@ -599,8 +651,13 @@ def test_vocabulary_learned_from_the_calls_only() -> None:
     assert sorted(index.terms) == ["graphene", "graphene sensors", "sensors"]
     dense = counts.toarray()
     assert dense.sum(1).tolist() == [3.0, 1.0, 0.0, 1.0]  # only the call's terms are counted
-    # document frequencies still come from every text: "sensors" is in two of four
-    assert index.idf[list(index.terms).index("sensors")] == pytest.approx(np.log(5 / 3) + 1)
+    # document frequencies come from the calls only: a profile's weights do not depend on
+    # the other profiles of the run
+    assert index.idf[list(index.terms).index("sensors")] == pytest.approx(np.log(2 / 2) + 1)
+    again = LexicalIndex()
+    again.fit(texts[:1])
+    assert (again.count(texts[1:]).toarray() == dense[1:]).all()
+    assert again.idf.tolist() == index.idf.tolist()
     rows = index.weigh(counts)
     # a profile is normalised over the terms calls use: its unrelated words do not dilute it
     assert float((rows[1] @ rows[0].T).toarray()[0, 0]) > 0.3
