@@ -2,6 +2,12 @@
 
     python benchmarks/idf_from_calls.py [--db sqlite:///data/bench/eval.db] [--folds 5]
 
+Historical: since 2026-12-04 (commit after d80e686) the IDF comes from the calls only in the
+shipped code (`LexicalIndex.fit`), and the matcher no longer calls the method this script
+patches, so today it prints the shipped held-out numbers. The comparison it was written for
+is re-run from the commit that added it: `git worktree add ../hm-d03053e d03053e`, then this
+script with `PYTHONPATH=../hm-d03053e`.
+
 Today the TF-IDF weights count every text of a run (calls and every profile text), so no
 profile can be scored before all profiles are tokenised, and a member's scores move a little
 when another member joins. Counting document frequencies over the calls only would let

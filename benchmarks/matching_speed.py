@@ -10,16 +10,19 @@ passages (title + objective of CORDIS dev projects, split as the matcher splits 
 is run twice, alternating, and the faster run of each is kept (the machine is shared).
 
 `stages`: the first --profiles profiles of the 30,000-profile scale database (built if
-missing), in this process on one thread: CPU time of prepare, features, scoring and
-explanations, and the process's memory before, at the peak of and after the TF-IDF fit.
+missing), in this process on one thread (BLAS included): CPU time of prepare (everything at
+once, as the evaluation does), features, scoring and explanations, and the process's memory
+before, at the peak of and after the TF-IDF counting.
 
 `scale`: --profiles member profiles against --calls calls, every vector already in the cache.
 Texts are built from the words of the CORDIS dev projects and the live topics (each profile: a
 description, keywords and two past projects with topics; each call: a header and three scope
 passages); their vectors are random unit vectors written straight into the `embeddings` table
-under a model name of their own, and the embedder used for the run refuses to encode, so any
-cache miss would fail. The timed part runs in a fresh process: load from the cache, split,
-lexical index, features, the shipped ranker, the top --top calls per profile with
+under the shipped ranker's model name, and the embedder used for the run refuses to encode, so
+any cache miss would fail. The timed part runs in a fresh process and is what `horizon-match
+match` runs (`Matcher.rank_profiles`): the calls prepared once, then the profiles a batch at a
+time (split, vectors read from the cache, counted against the calls' vocabulary) while earlier
+batches go through features, the shipped ranker, the top --top calls per profile and their
 explanations. Prints wall time, CPU time and peak RSS of that process.
 """
 
@@ -242,17 +245,20 @@ def stages(path: Path, n_profiles: int, n_calls: int, top: int, model: str = MOD
         with open("/proc/self/status") as fh:
             return next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmRSS"))
 
-    fit = lexical.LexicalIndex.fit_counts
+    count = lexical.LexicalIndex.count
     memory: dict[str, int] = {}
 
-    def measured_fit(self, texts, **kw):  # type: ignore[no-untyped-def]
-        memory["before_fit_mib"] = rss_mib()
-        out = fit(self, texts, **kw)
-        memory["fit_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        memory["after_fit_mib"] = rss_mib()
+    def measured_count(self, texts):  # type: ignore[no-untyped-def]
+        memory["before_count_mib"] = rss_mib()
+        out = count(self, texts)
+        memory["count_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        memory["after_count_mib"] = rss_mib()
         return out
 
-    lexical.LexicalIndex.fit_counts = measured_fit  # type: ignore[method-assign]
+    lexical.LexicalIndex.count = measured_count  # type: ignore[method-assign]
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # one thread means BLAS too
     profiles, calls = _scale_data(n_profiles, n_calls)
     db = Database(f"sqlite:///{path}")
     embedder = _NoEncoding(model)

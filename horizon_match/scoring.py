@@ -776,7 +776,8 @@ class Matcher:
         if not calls or not profiles:
             return result, self._stats_since(before)
         memo: dict[tuple[str, int], str] = {}
-        starts = iter(range(0, len(profiles), max(1, batch)))
+        batch = max(1, batch)
+        starts = iter(range(0, len(profiles), batch))
         progress.start("matching", len(profiles))
         with _one_blas_thread(), ThreadPoolExecutor(max(self.threads, 1), thread_name_prefix="matcher") as pool:
             ahead: deque[tuple[int, Any]] = deque()
