@@ -21,6 +21,13 @@ Cross-fitting: topics are split in two folds by a hash of the topic id; each fol
 trained on the other fold's queries only and records the topics it saw, so `horizon-match
 evaluate cordis ... --task b` on this same folder scores every query with a model that never
 saw its topic. The vectors come from the embedding cache in --db (computed once).
+
+Seed ensemble (`--seeds K [--seed-offset S]`, LambdaRank only): per fold, K rankers with seeds
+S..S+K-1 (seed s: LightGBM `seed` s, and fold f's draw of the random group members seeded
+f + folds * s; the default, one model with seed 0, is the model of before, byte for byte) on
+the same classifier, stored as one ensemble whose score is the mean of theirs
+(tree_model.average: all trees, leaf values divided by K; K times the trees to walk).
+`--save-members` also writes each seed's own model next to --out (OUT.seedS.json).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from horizon_match.partner_ranking import (
     partner_features,
     scored_mask,
 )
-from horizon_match.tree_model import Ensemble, from_lightgbm, from_sklearn, save_models
+from horizon_match.tree_model import Ensemble, average, from_lightgbm, from_sklearn, save_models
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = 2
@@ -112,7 +119,20 @@ def main() -> None:
                     help="ship a LightGBM LambdaRank ranker (default) or the classifier itself")
     ap.add_argument("--truncation", type=int, default=RANK_PARAMS["lambdarank_truncation_level"],
                     help="LambdaRank truncation level")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="LambdaRank: train this many rankers per fold (seeds --seed-offset ...) "
+                    "and store their mean as one ensemble (K times the trees)")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="the first seed (default 0: the shipped model's)")
+    ap.add_argument("--save-members", action="store_true",
+                    help="with --seeds: also write each seed's own model, OUT.seedS.json")
     args = ap.parse_args()
+    if args.seeds < 1 or args.seed_offset < 0:
+        ap.error("--seeds must be at least 1 and --seed-offset at least 0")
+    seeded = args.seeds != 1 or args.seed_offset or args.save_members
+    if args.objective != "lambdarank" and seeded:
+        ap.error("--seeds, --seed-offset and --save-members apply to --objective lambdarank")
+    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     if args.objective == "lambdarank":
         try:
             import lightgbm  # noqa: F401
@@ -205,10 +225,13 @@ def main() -> None:
         print(f"{CX.shape[0]} scored candidates", flush=True)
 
     models = {}
+    members: dict[int, dict[str, list[Ensemble]]] = {s: {} for s in seeds}  # per seed
     for variant in args.variants.split(","):
         names = VARIANTS[variant]
         cols = [ALL_FEATURES.index(f) for f in names]
         fold_models = []
+        for s in seeds:
+            members[s][variant] = []
         for f in range(n_folds):
             train = fold != f  # the model for fold f's topics never sees them
             clf = HistGradientBoostingClassifier(**params).fit(X[train][:, cols], y[train])
@@ -217,23 +240,60 @@ def main() -> None:
                 fold_models.append(from_sklearn(clf, names, seen))
                 continue
             scored_here = scored_mask(CX, np.ones(len(CX), dtype=bool), cm, names)
-            ranker = train_ranker(clf, CX, cy, cq, (query_fold != f)[cq] & scored_here, cols,
-                                  {**RANK_PARAMS, "lambdarank_truncation_level": args.truncation},
-                                  seed=f)
-            converted = from_lightgbm(ranker.dump_model(), names, seen)
-            # the shipped trees (as the file stores them) must score like LightGBM itself
             check = CX[np.flatnonzero(query_fold[cq] == f)[::50]][:, cols]
-            stored = Ensemble.from_dict(converted.to_dict())
-            gap = float(np.abs(stored.predict(check) - ranker.predict(check, num_threads=1)).max())
-            print(f"  {variant} fold {f}: converted trees vs LightGBM on {len(check)} held-out "
-                  f"rows: max |difference| {gap:.1e}", flush=True)
-            if gap > 1e-5:
-                raise SystemExit(f"the converted {variant} model scores differently ({gap})")
+            converted_seeds = []
+            lightgbm_scores = []
+            for s in seeds:
+                ranker = train_ranker(clf, CX, cy, cq, (query_fold != f)[cq] & scored_here, cols,
+                                      {**RANK_PARAMS, "seed": s,
+                                       "lambdarank_truncation_level": args.truncation},
+                                      seed=f + n_folds * s)
+                converted = from_lightgbm(ranker.dump_model(), names, seen)
+                # the shipped trees (as the file stores them) must score like LightGBM itself
+                stored = Ensemble.from_dict(converted.to_dict())
+                lightgbm_scores.append(ranker.predict(check, num_threads=1))
+                gap = float(np.abs(stored.predict(check) - lightgbm_scores[-1]).max())
+                which = f" seed {s}" if seeds != [0] else ""
+                print(f"  {variant} fold {f}{which}: converted trees vs LightGBM on {len(check)} "
+                      f"held-out rows: max |difference| {gap:.1e}", flush=True)
+                if gap > 1e-5:
+                    raise SystemExit(f"the converted {variant} model scores differently ({gap})")
+                converted_seeds.append(converted)
+                members[s][variant].append(converted)
+            converted = average(converted_seeds)
+            if len(seeds) > 1:  # the stored mean must score like the mean of the LightGBM models
+                stored = Ensemble.from_dict(converted.to_dict())
+                gap = float(np.abs(stored.predict(check) - np.mean(lightgbm_scores, axis=0)).max())
+                print(f"  {variant} fold {f}: mean of {len(seeds)} seeds as one ensemble vs the "
+                      f"mean of LightGBM's: max |difference| {gap:.1e}", flush=True)
+                if gap > 1e-5:
+                    raise SystemExit(f"the averaged {variant} model scores differently ({gap})")
             fold_models.append(converted)
         models[variant] = fold_models
         print(f"trained {variant} ({time.perf_counter() - t0:.0f} s)", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_models(args.out, models, {
+    meta = _meta(args, queries, X, params, n_folds, cache.embedder.name, seeds)
+    save_models(args.out, models, meta)
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB, {time.perf_counter() - t0:.0f} s)")
+    if args.save_members and args.objective == "lambdarank":
+        for s in seeds:
+            path = args.out.with_name(f"{args.out.stem}.seed{s}{args.out.suffix}")
+            save_models(path, members[s], _meta(args, queries, X, params, n_folds,
+                                                cache.embedder.name, [s]))
+            print(f"wrote {path}")
+
+
+def _meta(args: argparse.Namespace, queries: list, X: np.ndarray, params: dict, n_folds: int,
+          embedder: str, seeds: list[int]) -> dict:
+    """The file's "meta"; the seed keys only for another seed than the default (0)."""
+    ranker_params = {**RANK_PARAMS, "lambdarank_truncation_level": args.truncation}
+    seed_info = {}
+    if seeds != [0]:
+        ranker_params["seed"] = seeds[0] if len(seeds) == 1 else None
+        seed_info = {"seeds": seeds,
+                     "seed_scheme": "seed s: LightGBM seed s, fold f's group draw seeded "
+                                    "f + folds * s; several seeds: their mean"}
+    return {
         "trained_on": str(args.folder.name),
         "queries": len(queries),
         "rows": int(X.shape[0]),
@@ -241,16 +301,16 @@ def main() -> None:
         "negatives": {"signal": args.signal_negatives, "random": RANDOM_NEGATIVES,
                       "hard": args.hard_negatives},
         "objective": args.objective,
-        **({"ranker": {"params": {**RANK_PARAMS, "lambdarank_truncation_level": args.truncation},
+        **({"ranker": {"params": ranker_params,
                        "trees": RANK_TREES, "group_top": GROUP_TOP,
-                       "group_random": GROUP_RANDOM, "lightgbm": _lightgbm_version()}}
+                       "group_random": GROUP_RANDOM, "lightgbm": _lightgbm_version(),
+                       **seed_info}}
            if args.objective == "lambdarank" else {}),
-        "embedding_model": cache.embedder.name,
+        "embedding_model": embedder,
         "folds": n_folds,
         "features_version": FEATURES_VERSION,
         "features": list(ALL_FEATURES),
-    })
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB, {time.perf_counter() - t0:.0f} s)")
+    }
 
 
 def _lightgbm_version() -> str:

@@ -183,6 +183,28 @@ def from_lightgbm(dump: dict, features: Sequence[str], train_topics: Sequence[st
     return Ensemble(tuple(features), tuple(trees), 0.0, frozenset(train_topics))
 
 
+def average(models: Sequence[Ensemble]) -> Ensemble:
+    """The mean of several ensembles as one (a seed ensemble: the same setting trained with
+    different seeds): every member's trees, each leaf value divided by the number of members,
+    and the mean of the baselines. Members must read the same features and have seen the same
+    topics; one member is returned as it is."""
+    if not models:
+        raise ValueError("nothing to average")
+    if len(models) == 1:
+        return models[0]
+    first = models[0]
+    for m in models[1:]:
+        if m.features != first.features or m.train_topics != first.train_topics:
+            raise ValueError("averaged models must share their features and training topics")
+    k = len(models)
+    trees = tuple(
+        Tree(t.feature, t.threshold, t.left, t.right, t.value / k, t.depth)
+        for m in models for t in m.trees
+    )
+    baseline = float(sum(m.baseline for m in models) / k)
+    return Ensemble(first.features, trees, baseline, first.train_topics)
+
+
 def save_models(path: Path, models: dict[str, list[Ensemble]], meta: dict) -> None:
     data = {"meta": meta, "models": {k: [m.to_dict() for m in v] for k, v in models.items()}}
     path.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
