@@ -94,6 +94,7 @@ class LexicalIndex:
         self._term_list = None
         self._known_words = self._words_of(self.counter.vocabulary_)
         self._tables = None
+        self._count_tables()  # built here, not by whichever thread counts first
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         n = counts.shape[0]
         self.idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)

@@ -725,6 +725,26 @@ def test_blockwise_counting_equals_counting_each_text(monkeypatch: pytest.Monkey
     assert counts[5].sum() == counts[6].sum() == 0 and counts[3].sum() > 0
 
 
+def test_vectorised_counting_equals_the_analyser_text_by_text() -> None:
+    from horizon_match.lexical import LexicalIndex
+
+    calls = ["Città di Genova: l’Università è ÉCOLE naïve co-design, 5G-enabled robots!",
+             "Offshore wind-turbine blades from recyclable composites and the wind blades",
+             "H2 hydrogen 3D printing for port robots", "the and of"]
+    texts = ["wind blades wind-turbine blades; the blades and CO-DESIGN", "", "the of and",
+             "università naïve ÉCOLE è robots 5G-enabled robots", "hydrogen H2 3D printing x",
+             "port robots port robots port", "printing hydrogen", "blades the wind blades"]
+    index = LexicalIndex()
+    index.fit(calls)
+    fast, slow = index.count(texts), index._count_text_by_text(texts)
+    assert fast.shape == slow.shape and (fast != slow).nnz == 0 and fast.nnz > 10
+    # stop words are dropped before phrases are formed (as scikit-learn does), so two words
+    # around one still make a phrase; an unknown word between them does not
+    vocabulary = index.counter.vocabulary_
+    row = index.count(["wind the blades", "wind zebra blades", "wind blades"]).toarray()
+    assert [r[vocabulary["wind blades"]] for r in row] == [1.0, 0.0, 1.0]
+
+
 def test_unit_aggregates_equal_the_plain_mean_best_three_and_maximum() -> None:
     from horizon_match.scoring import _segment_means, _size_buckets, _unit_aggregates
 
