@@ -696,6 +696,15 @@ def test_fast_analyser_splits_texts_like_scikit_learn() -> None:
     fast, reference = index._analyzer(), index.counter.build_analyzer()
     for text in texts:
         assert fast(text) == reference(text)
+    # the token pattern without the alternative it used to have finds the same tokens
+    import re
+
+    from horizon_match.lexical import _TOKEN_PATTERN
+
+    before = re.compile(r"(?u)\b[^\W\d_][\w\-]*[^\W_]\b|\b[^\W\d_]{2,}\b").findall
+    odd = "x_y a_b _ab ab_ a-b -ab ab- 3d d3 a1 1a é_ è ǅa ab'cd l’università h2o x-ray-"
+    for text in [*texts, odd, odd.upper()]:
+        assert re.findall(_TOKEN_PATTERN, text.lower()) == before(text.lower())
     # against a known set of words only the phrases made of known words are built
     assert fast("wind turbine blades", frozenset({"wind", "turbine"})) == [
         "wind", "turbine", "blades", "wind turbine"]
