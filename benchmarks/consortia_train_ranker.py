@@ -266,7 +266,8 @@ def main() -> None:
                 gap = float(np.abs(stored.predict(check) - np.mean(lightgbm_scores, axis=0)).max())
                 print(f"  {variant} fold {f}: mean of {len(seeds)} seeds as one ensemble vs the "
                       f"mean of LightGBM's: max |difference| {gap:.1e}", flush=True)
-                if gap > 1e-5:
+                # each stored leaf is rounded to 7 digits: K times the trees, K times the bound
+                if gap > 1e-5 * len(seeds):
                     raise SystemExit(f"the averaged {variant} model scores differently ({gap})")
             fold_models.append(converted)
         models[variant] = fold_models

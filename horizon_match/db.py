@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from horizon_match.errors import DatabaseError
 
@@ -60,6 +61,12 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = _create_engine(url)
         path = engine.url.database  # without the ?query part of the URL
+        if not path or path == ":memory:":
+            # one in-memory database for every thread (the matcher prepares members in a
+            # worker thread): SQLAlchemy's default would give each thread its own, empty one
+            engine.dispose()
+            engine = _create_engine(url, poolclass=StaticPool,
+                                    connect_args={"check_same_thread": False})
         if path and path != ":memory:" and not path.startswith("file:"):
             folder = Path(path).parent
             try:

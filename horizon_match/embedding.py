@@ -448,8 +448,12 @@ class EmbeddingCache:
     stats: EncodeStats = field(default_factory=EncodeStats)
     _memory: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def encode(self, texts: Sequence[str], progress: Progress = NULL_PROGRESS) -> np.ndarray:
-        """Vectors for `texts` (rows in the same order), embedding only those not stored yet."""
+    def encode(
+        self, texts: Sequence[str], progress: Progress = NULL_PROGRESS, *, count: bool = True
+    ) -> np.ndarray:
+        """Vectors for `texts` (rows in the same order), embedding only those not stored yet.
+        With count=False the lookup is left out of `stats` (explanations re-read vectors
+        that preparing a run already counted)."""
         out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
         hashes = [text_hash(t) for t in texts]
         wanted: dict[str, str] = {}
@@ -460,7 +464,9 @@ class EmbeddingCache:
         self._memory.update(found)
         missing = [(h, t) for h, t in wanted.items() if h not in found]
         unique = len(set(hashes))
-        self.stats.add(EncodeStats(requested=unique, cached=unique - len(missing), computed=len(missing)))
+        if count:
+            self.stats.add(EncodeStats(requested=unique, cached=unique - len(missing),
+                                       computed=len(missing)))
         if missing:
             self._compute(missing, progress)
         if hashes:
@@ -554,14 +560,17 @@ class MemoryCache:
         self.stats = EncodeStats()
         self._memory: dict[str, np.ndarray] = {}
 
-    def encode(self, texts: Sequence[str], progress: Progress = NULL_PROGRESS) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], progress: Progress = NULL_PROGRESS, *, count: bool = True
+    ) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if text_hash(t) not in self._memory))
         if missing:
             vectors = _normalise_rows(self.embedder.encode(missing))
             for t, v in zip(missing, vectors, strict=True):
                 self._memory[text_hash(t)] = v
         unique = len(set(texts))
-        self.stats.add(EncodeStats(unique, unique - len(missing), len(missing)))
+        if count:
+            self.stats.add(EncodeStats(unique, unique - len(missing), len(missing)))
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return np.stack([self._memory[text_hash(t)] for t in texts])

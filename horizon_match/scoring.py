@@ -778,32 +778,49 @@ class Matcher:
         memo: dict[tuple[str, int], str] = {}
         batch = max(1, batch)
         starts = iter(range(0, len(profiles), batch))
+
+        def rank_batch(start: int, prepared: Prepared, pool: ThreadPoolExecutor | None) -> None:
+            stop = start + len(prepared.profiles)
+            result[start:stop] = self._rank_prepared(
+                prepared, top_k, None if allowed is None else allowed[start:stop], explain,
+                memo, pool,
+            )
+            progress.advance(stop - start)
+
+        # the first batch in this thread, with progress: on a first run its embedding is
+        # most of the work, and nothing is there yet to overlap with it
+        first = self.prepare_profiles(side, profiles[:batch], progress)
+        next(starts)
         progress.start("matching", len(profiles))
-        with _one_blas_thread(), ThreadPoolExecutor(max(self.threads, 1), thread_name_prefix="matcher") as pool:
-            ahead: deque[tuple[int, Any]] = deque()
+        with _one_blas_thread():
+            if self.threads <= 1:
+                rank_batch(0, first, None)
+                for start in starts:
+                    rank_batch(start, self.prepare_profiles(side, profiles[start : start + batch]), None)
+            else:
+                pool = ThreadPoolExecutor(self.threads, thread_name_prefix="matcher")
+                ahead: deque[tuple[int, Any]] = deque()
 
-            def prepare_next() -> None:
-                start = next(starts, None)
-                if start is not None:
-                    ahead.append((start, pool.submit(
-                        self.prepare_profiles, side, profiles[start : start + batch])))
+                def prepare_next() -> None:
+                    start = next(starts, None)
+                    if start is not None:
+                        ahead.append((start, pool.submit(
+                            self.prepare_profiles, side, profiles[start : start + batch])))
 
-            prepare_next()
-            try:
-                while ahead:
-                    start, future = ahead.popleft()
-                    prepared = future.result()
+                try:
+                    # the next batch is prepared while this one is scored and explained
                     prepare_next()
-                    stop = start + len(prepared.profiles)
-                    part = self._rank_prepared(
-                        prepared, top_k, None if allowed is None else allowed[start:stop],
-                        explain, memo, pool if self.threads > 1 else None,
-                    )
-                    result[start:stop] = part
-                    progress.advance(stop - start)
-            finally:
-                for _, future in ahead:
-                    future.cancel()
+                    rank_batch(0, first, pool)
+                    while ahead:
+                        start, future = ahead.popleft()
+                        prepared = future.result()
+                        prepare_next()
+                        rank_batch(start, prepared, pool)
+                except BaseException:
+                    # an error or Ctrl-C: do not wait for the batch being prepared
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                pool.shutdown()
         progress.finish()
         return result, self._stats_since(before)
 
@@ -904,7 +921,7 @@ class Matcher:
             multi = [u for u in wanted if len(prepared.units[u].passages) > 1]
             # a one-passage unit's vector is its passage's: no cache lookup needed
             multi_vecs = group.cache.encode(
-                [p for u in multi for p in prepared.units[u].passages]
+                [p for u in multi for p in prepared.units[u].passages], count=False
             ) if multi else np.zeros((0, call_block.shape[2]), np.float32)
             vectors: dict[int, np.ndarray] = {}
             start = 0
