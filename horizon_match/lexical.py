@@ -66,17 +66,6 @@ class LexicalIndex:
         self._known_words: frozenset[str] = frozenset()
         self._tables: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def fit_counts(self, texts: Sequence[str], learn_from: int | None = None) -> sparse.csr_matrix:
-        """Learn vocabulary and IDF from the first `learn_from` texts (all by default: the calls
-        of a run) and return the term counts of every text, the others counted against that
-        vocabulary (`count`)."""
-        corpus = [t or "" for t in texts]
-        learn = len(corpus) if learn_from is None else max(0, min(learn_from, len(corpus)))
-        learned = self.fit(corpus[:learn])
-        if learn == len(corpus):
-            return learned
-        return sparse.vstack([learned, self.count(corpus[learn:])], format="csr")
-
     def fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Learn vocabulary and IDF from `texts` (the calls of a run); returns their counts.
 

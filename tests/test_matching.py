@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 import pytest
 from click.testing import CliRunner
 
@@ -415,7 +416,7 @@ def test_shared_terms_read_from_rows_match_the_matrix_product() -> None:
     from horizon_match.lexical import LexicalIndex, shared_terms, shared_terms_of_rows
 
     index = LexicalIndex()
-    counts = index.fit_counts([
+    counts = index.fit([
         "offshore wind turbine blades from recyclable composites",
         "recyclable composite blades for offshore wind farms and turbine towers",
         "autonomous underwater robots for hull inspection",
@@ -455,7 +456,7 @@ def test_shared_terms_of_many_pairs_match_one_pair_at_a_time() -> None:
         "",
     ]
     index = LexicalIndex()
-    rows = index.weigh(index.fit_counts(texts))
+    rows = index.weigh(index.fit(texts))
     pairs = [(i, j) for i in range(len(texts)) for j in range(len(texts))]
     many = shared_terms_of_pairs(
         index, rows, np.array([i for i, _ in pairs]), rows, np.array([j for _, j in pairs]), k=3
@@ -481,7 +482,7 @@ def test_vocabulary_cap_keeps_the_most_frequent_terms() -> None:
     from horizon_match.lexical import LexicalIndex
 
     index = LexicalIndex(max_features=3)
-    counts = index.fit_counts(["graphene sensors graphene", "graphene batteries sensors", "robots"])
+    counts = index.fit(["graphene sensors graphene", "graphene batteries sensors", "robots"])
     assert counts.shape == (3, 3)
     # graphene (3), sensors (2), then the first of the terms seen once
     assert list(index.terms) == ["graphene", "sensors", "graphene sensors"]
@@ -489,7 +490,7 @@ def test_vocabulary_cap_keeps_the_most_frequent_terms() -> None:
     # texts counted later use the same vocabulary
     assert index.count(["sensors and graphene"]).toarray().tolist() == [[1.0, 1.0, 0.0]]
     only_stop_words = LexicalIndex()
-    assert only_stop_words.fit_counts(["the and of", ""]).shape[0] == 2
+    assert only_stop_words.fit(["the and of", ""]).shape[0] == 2
 
 
 def _random_hidden_model(rng: np.random.Generator, used: np.ndarray, out_bias: float = 0.0) -> RankerModel:
@@ -671,7 +672,7 @@ def test_vocabulary_learned_from_the_calls_only() -> None:
 
     index = LexicalIndex()
     texts = ["graphene sensors", "graphene batteries", "medieval manuscripts", "sensors"]
-    counts = index.fit_counts(texts, learn_from=1)
+    counts = sparse.vstack([index.fit(texts[:1]), index.count(texts[1:])]).tocsr()
     assert sorted(index.terms) == ["graphene", "graphene sensors", "sensors"]
     dense = counts.toarray()
     assert dense.sum(1).tolist() == [3.0, 1.0, 0.0, 1.0]  # only the call's terms are counted
@@ -746,7 +747,7 @@ def test_blockwise_counting_equals_counting_each_text(monkeypatch: pytest.Monkey
                 "port robots and underwater robots", "", "medieval manuscripts",
                 "wind turbine blades and port inspection robots"]
     index = lexical.LexicalIndex()
-    counts = index.fit_counts(calls + profiles, learn_from=len(calls)).toarray()
+    counts = np.vstack([index.fit(calls).toarray(), index.count(profiles).toarray()])
     analyse = index.counter.build_analyzer()
     vocabulary = index.counter.vocabulary_
     for row, text in zip(counts, calls + profiles, strict=True):
