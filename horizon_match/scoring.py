@@ -208,8 +208,7 @@ class CallSide:
     code_position: dict[str, dict[str, int]]  # part/dest/call/kind -> code -> column
     call_codes: dict[str, np.ndarray]
     call_places: list[Any]
-    call_static: np.ndarray
-    call_kind: list[str]
+    call_static: np.ndarray  # (n_calls, len(CALL_FEATURES) - 1) without dest_known
     call_hubs: dict[str, tuple[DestinationProfiles, np.ndarray, np.ndarray]] = field(
         default_factory=dict
     )
@@ -217,33 +216,56 @@ class CallSide:
 
 @dataclass
 class Prepared:
-    """Everything the features need that does not depend on the learned model."""
+    """Everything the features need that does not depend on the learned model: the call side
+    of the run and one batch of profiles prepared against it."""
 
+    side: CallSide
     profiles: list[Profile]
-    calls: list[CallDoc]
-    groups: dict[str, _Group]
+    groups: dict[str, _Group]  # the side's groups with this batch's unit vectors
     profile_group: list[str]
-    profile_units: list[np.ndarray]  # global unit ids per profile
+    profile_units: list[np.ndarray]  # unit ids per profile
     units: list[_Unit]
     unit_row: np.ndarray  # row of each unit in its group's unit_vectors
-    lexical: LexicalIndex
     unit_tfidf: sparse.csr_matrix
-    call_tfidf: sparse.csr_matrix
-    call_tfidf_t: sparse.csr_matrix  # transposed once: every chunk multiplies by it
     profile_tfidf: sparse.csr_matrix
     track_counts: dict[str, np.ndarray]  # part/dest/call/kind -> (n_profiles, n_codes + 1)
     track_n: np.ndarray  # projects with a known topic per profile
     kind_n: np.ndarray
-    call_codes: dict[str, np.ndarray]  # part/dest/call/kind -> code index per call
-    call_places: list[Any]
-    call_static: np.ndarray  # (n_calls, len(CALL_FEATURES) - 1) without dest_known
-    call_kind: list[str]
     org_onehot: np.ndarray  # (n_profiles, len(ORGANISATION_TYPES))
     stats: EncodeStats
-    # per destination model: the calls' similarity to every destination profile
-    call_hubs: dict[str, tuple[DestinationProfiles, np.ndarray, np.ndarray]] = field(
-        default_factory=dict
-    )
+
+    # the call side, as the features read it
+    @property
+    def calls(self) -> list[CallDoc]:
+        return self.side.calls
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self.side.lexical
+
+    @property
+    def call_tfidf(self) -> sparse.csr_matrix:
+        return self.side.call_tfidf
+
+    @property
+    def call_tfidf_t(self) -> sparse.csr_matrix:
+        return self.side.call_tfidf_t
+
+    @property
+    def call_codes(self) -> dict[str, np.ndarray]:
+        return self.side.call_codes
+
+    @property
+    def call_places(self) -> list[Any]:
+        return self.side.call_places
+
+    @property
+    def call_static(self) -> np.ndarray:
+        return self.side.call_static
+
+    @property
+    def call_hubs(self) -> dict[str, tuple[DestinationProfiles, np.ndarray, np.ndarray]]:
+        return self.side.call_hubs
 
 
 @dataclass
@@ -362,9 +384,9 @@ class Matcher:
         lexical = LexicalIndex()
         call_tfidf = lexical.weigh(lexical.fit([c.lexical_text() for c in calls]))
         code_position, call_codes, call_places = _call_codes(calls)
-        call_kind = [action_kind(c.type_of_action) for c in calls]
         call_static = np.zeros((len(calls), len(CALL_FEATURES) - 1), dtype=np.float32)
-        for j, (call, kind) in enumerate(zip(calls, call_kind, strict=True)):
+        for j, call in enumerate(calls):
+            kind = action_kind(call.type_of_action)
             if kind in CALL_KINDS:
                 call_static[j, CALL_KINDS.index(kind)] = 1.0
             elif kind:
@@ -387,7 +409,6 @@ class Matcher:
             call_codes=call_codes,
             call_places=call_places,
             call_static=call_static,
-            call_kind=call_kind,
         )
 
     def prepare_profiles(
@@ -443,28 +464,20 @@ class Matcher:
                 org_onehot[i, ORGANISATION_TYPES.index(p.organisation_type)] = 1.0
 
         return Prepared(
+            side=side,
             profiles=profiles,
-            calls=side.calls,
             groups=groups,
             profile_group=profile_group,
             profile_units=profile_units,
             units=units,
             unit_row=unit_row,
-            lexical=lexical,
             unit_tfidf=unit_tfidf,
-            call_tfidf=side.call_tfidf,
-            call_tfidf_t=side.call_tfidf_t,
             profile_tfidf=profile_tfidf,
             track_counts=track_counts,
             track_n=track_n,
             kind_n=kind_n,
-            call_codes=side.call_codes,
-            call_places=side.call_places,
-            call_static=side.call_static,
-            call_kind=side.call_kind,
             org_onehot=org_onehot,
             stats=self._stats_since(before),
-            call_hubs=side.call_hubs,
         )
 
     def _prepare_calls(self, name: str, calls: list[CallDoc], progress: Progress) -> _Group:
