@@ -14,9 +14,13 @@ countries funded by default) do not hide the call; they become `flags` shown wit
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+
+import numpy as np
 
 from horizon_match.countries import EU_MEMBER_STATES, HORIZON_ASSOCIATED_COUNTRIES, normalise_country
 from horizon_match.features import action_kind
@@ -164,3 +168,42 @@ def hidden_reason(call: CallFacts, member: MemberFacts, as_of: datetime) -> str 
     if not is_open(call, as_of):
         return "closed"
     return preference_reason(call, member) or condition_reason(call, member)
+
+
+def _filter_key(member: MemberFacts) -> tuple:
+    """Everything of a member that `hidden_reason` reads: members with the same key see the
+    same calls hidden for the same reasons."""
+    prefs = member.preferences or {}
+    return (
+        tuple(sorted({str(p).strip().upper() for p in prefs.get("programmes") or [] if str(p).strip()})),
+        tuple(sorted({action_kind(t) for t in prefs.get("types_of_action") or [] if t})),
+        prefs.get("budget_min"),
+        prefs.get("budget_max"),
+        _is_sme(member),
+    )
+
+
+def visible_calls(
+    calls: Sequence[CallFacts], members: Sequence[MemberFacts], as_of: datetime
+) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """`hidden_reason` of every (member, call): which calls each member sees (a boolean
+    members x calls array) and, per member, how many calls each reason hid. Members alike in
+    everything the reasons read share one pass over the calls, so a club of thousands of
+    members with a few kinds of preferences costs a few passes, not one per member."""
+    closed = [not is_open(c, as_of) for c in calls]
+    allowed = np.zeros((len(members), len(calls)), dtype=bool)
+    hidden: list[dict[str, int]] = []
+    seen: dict[tuple, tuple[np.ndarray, dict[str, int]]] = {}
+    for i, member in enumerate(members):
+        key = _filter_key(member)
+        if key not in seen:
+            reasons = [
+                "closed" if shut else preference_reason(c, member) or condition_reason(c, member)
+                for c, shut in zip(calls, closed, strict=True)
+            ]
+            seen[key] = (np.array([r is None for r in reasons], dtype=bool),
+                         dict(Counter(r for r in reasons if r)))
+        row, counts = seen[key]
+        allowed[i] = row
+        hidden.append(dict(counts))
+    return allowed, hidden

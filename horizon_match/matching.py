@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
-from horizon_match.call_filters import CallFacts, MemberFacts, condition_flags, hidden_reason
+from horizon_match.call_filters import CallFacts, MemberFacts, condition_flags, visible_calls
 from horizon_match.call_records import deadlines_from_json
 from horizon_match.config import Settings
 from horizon_match.db import Database
@@ -73,6 +72,10 @@ def _as_datetime(value: date | datetime | None) -> datetime:
 
 
 # --- loading ----------------------------------------------------------------------------------
+
+
+# matches written per INSERT statement
+STORE_BATCH = 5000
 
 
 @dataclass
@@ -263,16 +266,9 @@ def _match_and_store(
     progress: Progress,
 ) -> None:
     # eligibility per (member, call) before any scoring
-    allowed = np.zeros((len(members), len(calls)), dtype=bool)
-    for i, member in enumerate(members):
-        reasons: Counter[str] = Counter()
-        for j, call in enumerate(calls):
-            reason = hidden_reason(call.facts, member.facts, now)
-            if reason:
-                reasons[reason] += 1
-            else:
-                allowed[i, j] = True
-        summary.hidden[member.profile.key] = dict(reasons)
+    allowed, hidden = visible_calls([c.facts for c in calls], [m.facts for m in members], now)
+    for member, counts in zip(members, hidden, strict=True):
+        summary.hidden[member.profile.key] = counts
     scored = np.flatnonzero(allowed.any(axis=0)) if len(members) else np.zeros(0, np.int64)
     summary.calls = len(scored)
     no_text = [calls[j].doc.key for j in scored if not calls[j].doc.description.strip()]
@@ -298,21 +294,24 @@ def _match_and_store(
                 Match.member_id.in_([m.profile.key for m in members]),
             )
         )
-        for member, items in zip(members, ranked, strict=True):
-            for rank, item in enumerate(items, start=1):
-                call = calls[int(scored[item.call_index])]
-                s.add(
-                    Match(
-                        run_id=summary.run_id,
-                        member_id=member.profile.key,
-                        call_id=call.call_id,
-                        score=round(item.score, 6),
-                        rank=rank,
-                        explanation=item.explanation,
-                        flags=condition_flags(call.facts, member.facts),
-                    )
-                )
-                summary.matches += 1
+        rows = [
+            {
+                "run_id": summary.run_id,
+                "member_id": member.profile.key,
+                "call_id": call.call_id,
+                "score": round(item.score, 6),
+                "rank": rank,
+                "explanation": item.explanation,
+                "flags": condition_flags(call.facts, member.facts),
+            }
+            for member, items in zip(members, ranked, strict=True)
+            for rank, item in enumerate(items, start=1)
+            for call in (calls[int(scored[item.call_index])],)
+        ]
+        # a bulk insert: one ORM object per match made storing 300,000 matches take minutes
+        for start in range(0, len(rows), STORE_BATCH):
+            s.execute(insert(Match), rows[start : start + STORE_BATCH])
+        summary.matches += len(rows)
         run = s.get(Run, summary.run_id)
         if run is not None and run.kind == "match":
             run.status = "done"
