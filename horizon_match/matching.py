@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import joinedload
 
 from horizon_match.call_filters import CallFacts, MemberFacts, condition_flags, visible_calls
 from horizon_match.call_records import deadlines_from_json
@@ -33,7 +34,7 @@ from horizon_match.embedding import (
     load_embedder_set,
 )
 from horizon_match.errors import InputError, NotFoundError
-from horizon_match.members import member_profile_texts
+from horizon_match.members import members_profile_texts
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import RankerModel, load_ranker
 from horizon_match.scoring import CallDoc, Matcher, PastProject, Profile
@@ -94,15 +95,16 @@ def load_members(
         query = select(Member).order_by(Member.id)
         if member_ids:
             query = query.where(Member.id.in_(list(member_ids)))
-        members = list(session.scalars(query))
+        members = list(session.scalars(query.options(joinedload(Member.organisation))))
         if member_ids:
             missing = sorted(set(member_ids) - {m.id for m in members})
             if missing:
                 raise NotFoundError(
                     f"no member with id {', '.join(missing)}; see `horizon-match members list`"
                 )
+        all_texts = members_profile_texts(session, members)
         for member in members:
-            texts = member_profile_texts(session, member)
+            texts = all_texts[member.id]
             org = member.organisation
             projects = [
                 PastProject(

@@ -63,6 +63,7 @@ __all__ = [
     "import_members",
     "list_members",
     "member_profile_texts",
+    "members_profile_texts",
     "member_profiles",
     "parse_members_file",
     "remove_member",
@@ -633,29 +634,43 @@ def member_profile_texts(session: Session, member: Member) -> dict[str, Any]:
     Each project: title, summary, source ("member" or "cordis"), fields (EuroSciVoc titles),
     funding_scheme, topic, legal_basis, plus id and role.
     """
-    rows = session.execute(
-        select(Project, Participation.role)
-        .join(Participation, Participation.project_id == Project.id)
-        .where(Participation.organisation_id == member.organisation_id)
-        .options(selectinload(Project.fields))
-    )
-    projects: dict[str, dict[str, Any]] = {}
-    for project, role in rows:
-        if project.id in projects:
-            if role == "coordinator":
-                projects[project.id]["role"] = role
-            continue
-        projects[project.id] = {
-            "id": project.id,
-            "title": project.title,
-            "summary": project.objective or "",
-            "source": project.source,
-            "fields": sorted(f.title for f in project.fields),
-            "funding_scheme": project.funding_scheme,
-            "topic": project.topic,
-            "legal_basis": project.legal_basis,
-            "role": role,
-        }
+    return members_profile_texts(session, [member])[member.id]
+
+
+# organisations per query when loading many members' projects (under every database's limit
+# on bound parameters)
+_ORGANISATIONS_PER_QUERY = 2000
+
+
+def members_profile_texts(session: Session, members: Sequence[Member]) -> dict[str, dict[str, Any]]:
+    """`member_profile_texts` of many members, by member id, in a few queries: one query per
+    member made loading 30,000 members take longer than matching them."""
+    per_org: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    org_ids = sorted({m.organisation_id for m in members})
+    for start in range(0, len(org_ids), _ORGANISATIONS_PER_QUERY):
+        rows = session.execute(
+            select(Project, Participation.role, Participation.organisation_id)
+            .join(Participation, Participation.project_id == Project.id)
+            .where(Participation.organisation_id.in_(org_ids[start : start + _ORGANISATIONS_PER_QUERY]))
+            .options(selectinload(Project.fields))
+        )
+        for project, role, org_id in rows:
+            projects = per_org[org_id]
+            if project.id in projects:
+                if role == "coordinator":
+                    projects[project.id]["role"] = role
+                continue
+            projects[project.id] = {
+                "id": project.id,
+                "title": project.title,
+                "summary": project.objective or "",
+                "source": project.source,
+                "fields": sorted(f.title for f in project.fields),
+                "funding_scheme": project.funding_scheme,
+                "topic": project.topic,
+                "legal_basis": project.legal_basis,
+                "role": role,
+            }
 
     def order(item: dict[str, Any]) -> tuple[int, int, str]:
         if item["source"] == "member":
@@ -663,7 +678,11 @@ def member_profile_texts(session: Session, member: Member) -> dict[str, Any]:
         return (1, 0, item["id"])
 
     return {
-        "description": member.description or "",
-        "keywords": list(member.keywords or []),
-        "projects": sorted(projects.values(), key=order),
+        m.id: {
+            "description": m.description or "",
+            "keywords": list(m.keywords or []),
+            # a copy per member: two members of one organisation must not share dicts
+            "projects": [dict(p) for p in sorted(per_org[m.organisation_id].values(), key=order)],
+        }
+        for m in members
     }

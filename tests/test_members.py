@@ -18,6 +18,7 @@ from horizon_match.db import Database
 from horizon_match.members import (
     import_members,
     member_profile_texts,
+    members_profile_texts,
     parse_members_file,
 )
 from models.tables import (
@@ -448,6 +449,35 @@ def _add_cordis_organisation(db: Database, pic: str) -> int:
         session.add(project)
         session.flush()
         return org.id
+
+
+def test_many_members_texts_load_in_batches_as_each_alone(
+    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import horizon_match.members as members_module
+
+    _add_cordis_organisation(db, "900000001")
+    assert cli(db_url, "members", "import", HERE / "members.jsonl").exit_code == 0
+    with db.session() as session:
+        everyone = list(session.scalars(select(Member).order_by(Member.id)))
+        assert len(everyone) >= 3
+        # a second member's organisation took part in the CORDIS project robolab coordinated
+        athena = session.get(Member, "athena-lab")
+        cordis_project = session.scalars(select(Project).where(Project.source == "cordis")).one()
+        session.add(Participation(project=cordis_project, organisation_id=athena.organisation_id,
+                                  role="participant", position=2))
+        session.flush()
+        together = members_profile_texts(session, everyone)
+        monkeypatch.setattr(members_module, "_ORGANISATIONS_PER_QUERY", 1)
+        one_org_per_query = members_profile_texts(session, everyone)
+        robolab = together["robolab"]
+    assert together == one_org_per_query and set(together) == {m.id for m in everyone}
+    # the CORDIS project reached through the PIC, after the member's own ones
+    assert [(p["source"], p["role"]) for p in robolab["projects"]][-1] == ("cordis", "coordinator")
+    assert robolab["description"].startswith("Robotica umanoide") and len(robolab["projects"]) == 3
+    assert [(p["title"], p["role"]) for p in together["athena-lab"]["projects"]] == [
+        ("Dexterous robot hands", "participant")]
+    assert all(not t["projects"] for k, t in together.items() if k not in ("robolab", "athena-lab"))
 
 
 def test_pic_shared_with_a_cordis_organisation_is_reused(db: Database, db_url: str) -> None:
