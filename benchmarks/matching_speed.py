@@ -3,6 +3,7 @@
     python benchmarks/matching_speed.py throughput [--passages 1000]
     python benchmarks/matching_speed.py scale [--profiles 30000] [--calls 2000] [--top 10]
     python benchmarks/matching_speed.py stages [--profiles 30000] [--calls 2000] [--top 10]
+    python benchmarks/matching_speed.py command [--profiles 30000] [--calls 2000] [--top 10]
 
 `throughput`: the shipped model's raw `SentenceTransformer.encode` against the cached path
 (`EmbeddingCache.encode` into a fresh SQLite file: hashing, batching, storing) on the same
@@ -24,6 +25,12 @@ match` runs (`Matcher.rank_profiles`): the calls prepared once, then the profile
 time (split, vectors read from the cache, counted against the calls' vocabulary) while earlier
 batches go through features, the shipped ranker, the top --top calls per profile and their
 explanations. Prints wall time, CPU time and peak RSS of that process.
+
+`command`: the whole of `horizon-match match` on the same data: a copy of the scale database
+with the profiles stored as members (each with its organisation and two own past projects) and
+the calls as open calls; the timed part, in a fresh process, is `run_matching`: members and
+calls read from the tables, each member's language detected, eligibility, matching, and every
+match stored with its explanation.
 """
 
 from __future__ import annotations
@@ -233,6 +240,86 @@ def scale_run(path: Path, n_profiles: int, n_calls: int, top: int, model: str = 
     }))
 
 
+def command_setup(n_profiles: int, n_calls: int, model: str = MODEL) -> Path:
+    """A copy of the scale database with the same profiles stored as members (organisation,
+    description, keywords, two own past projects) and the same calls stored as open calls,
+    so that `run_matching` reads from the tables the texts whose vectors are cached."""
+    import shutil
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from horizon_match.db import Database
+    from models.tables import Call, Member, Organisation, Participation, Project
+
+    source = scale_setup(n_profiles, n_calls, model)
+    path = source.with_name(source.stem + "-command.db")
+    if path.exists():
+        return path
+    work = path.with_suffix(".part")
+    shutil.copyfile(source, work)
+    profiles, calls = _scale_data(n_profiles, n_calls)
+    now = datetime(2026, 1, 1)
+    db = Database(f"sqlite:///{work}")
+    with db.session() as s:
+        s.execute(insert(Organisation), [
+            {"id": i + 1, "name": f"Organisation {p.key}", "country": p.country,
+             "organisation_type": p.organisation_type}
+            for i, p in enumerate(profiles)])
+        s.execute(insert(Member), [
+            {"id": p.key, "organisation_id": i + 1, "name": p.key, "emails": [],
+             "description": p.description, "keywords": list(p.keywords), "preferences": {},
+             "language": None, "created_at": now, "updated_at": now}
+            for i, p in enumerate(profiles)])
+        s.execute(insert(Project), [
+            {"id": f"member:{p.key}:{k + 1}", "source": "member", "title": project.title,
+             "objective": project.summary, "topic": project.topic,
+             "funding_scheme": project.funding_scheme}
+            for p in profiles for k, project in enumerate(p.projects)])
+        s.execute(insert(Participation), [
+            {"project_id": f"member:{p.key}:{k + 1}", "organisation_id": i + 1,
+             "role": "participant"}
+            for i, p in enumerate(profiles) for k in range(len(p.projects))])
+        deadline = datetime.now() + timedelta(days=3650)  # open whenever the benchmark runs
+        s.execute(insert(Call), [
+            {"identifier": c.key, "programme": "HORIZON", "title": c.title,
+             "destination": c.destination, "call_title": c.call_title,
+             "description": c.description, "type_of_action": c.type_of_action,
+             "status": "open", "deadlines": [{"at": deadline.isoformat(), "stage": None}],
+             "next_deadline": deadline, "keywords": [], "content_hash": f"bench-{j}",
+             "first_seen": now, "last_seen": now}
+            for j, c in enumerate(calls)])
+    db.close()
+    work.rename(path)
+    return path
+
+
+def command_run(path: Path, top: int, model: str = MODEL) -> None:
+    """`horizon-match match` as the CLI runs it (`run_matching`: members and calls read from
+    the tables, eligibility, matching, every match stored), timed in this fresh process."""
+    from horizon_match.config import load_settings
+    from horizon_match.db import Database
+    from horizon_match.matching import run_matching
+
+    db = Database(f"sqlite:///{path}")
+    settings = load_settings({}, db=f"sqlite:///{path}")
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    summary = run_matching(db, settings, embedder=_NoEncoding(model), top_k=top)
+    t1 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "members": summary.members,
+        "calls": summary.calls,
+        "top": top,
+        "matches": summary.matches,
+        "embedded": summary.embedded.computed,
+        "wall_s": round(t1 - t0, 1),
+        "cpu_s": round(time.process_time() - c0, 1),
+        "peak_rss_mib": round(rss),
+    }))
+
+
 def stages(path: Path, n_profiles: int, n_calls: int, top: int, model: str = MODEL) -> None:
     """CPU time of each stage on one thread, and memory around the TF-IDF fit (in-process)."""
     from horizon_match import lexical
@@ -286,7 +373,9 @@ def stages(path: Path, n_profiles: int, n_calls: int, top: int, model: str = MOD
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["throughput", "scale", "scale-run", "stages"])
+    parser.add_argument("what", choices=["throughput", "scale", "scale-run", "command", "command-run",
+                                         "stages"])
+    parser.add_argument("--db-file", help=argparse.SUPPRESS)  # command-run: the database
     parser.add_argument("--passages", type=int, default=1000, help="projects for throughput")
     parser.add_argument("--profiles", type=int, default=30000)
     parser.add_argument("--calls", type=int, default=2000)
@@ -303,6 +392,12 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "scale-run", "--profiles", str(args.profiles),
                         "--calls", str(args.calls), "--top", str(args.top), "--model", args.model],
                        check=True)
+    elif args.what == "command":
+        path = command_setup(args.profiles, args.calls, args.model)
+        subprocess.run([sys.executable, __file__, "command-run", "--db-file", str(path),
+                        "--top", str(args.top), "--model", args.model], check=True)
+    elif args.what == "command-run":
+        command_run(Path(args.db_file), args.top, args.model)
     elif args.what == "stages":
         # the profiles are the first --profiles of the 30,000-profile scale database
         stages(scale_setup(30000, args.calls, args.model), args.profiles, args.calls, args.top,
