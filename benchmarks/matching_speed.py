@@ -393,9 +393,17 @@ def main() -> None:
                         "--calls", str(args.calls), "--top", str(args.top), "--model", args.model],
                        check=True)
     elif args.what == "command":
+        import shutil
+
+        # each run on a fresh copy: a run adds its 300,000 matches to the database it uses
         path = command_setup(args.profiles, args.calls, args.model)
-        subprocess.run([sys.executable, __file__, "command-run", "--db-file", str(path),
-                        "--top", str(args.top), "--model", args.model], check=True)
+        run_copy = path.with_name(path.stem + "-run.db")
+        shutil.copyfile(path, run_copy)
+        try:
+            subprocess.run([sys.executable, __file__, "command-run", "--db-file", str(run_copy),
+                            "--top", str(args.top), "--model", args.model], check=True)
+        finally:
+            run_copy.unlink(missing_ok=True)
     elif args.what == "command-run":
         command_run(Path(args.db_file), args.top, args.model)
     elif args.what == "stages":

@@ -170,17 +170,28 @@ def hidden_reason(call: CallFacts, member: MemberFacts, as_of: datetime) -> str 
     return preference_reason(call, member) or condition_reason(call, member)
 
 
-def _filter_key(member: MemberFacts) -> tuple:
+# what `_filter_key` returns: programmes, kinds of action, budget bounds, SME status
+FilterKey = tuple[tuple[str, ...], tuple[str, ...], object, object, bool | None]
+
+
+def _filter_key(member: MemberFacts) -> FilterKey | None:
     """Everything of a member that `hidden_reason` reads: members with the same key see the
-    same calls hidden for the same reasons."""
+    same calls hidden for the same reasons. None when a preference is not a plain value (a
+    list as a budget, say: the importer refuses it, a hand-edited database may not), so that
+    member is filtered on its own, as `hidden_reason` would do it."""
     prefs = member.preferences or {}
-    return (
+    key = (
         tuple(sorted({str(p).strip().upper() for p in prefs.get("programmes") or [] if str(p).strip()})),
         tuple(sorted({action_kind(t) for t in prefs.get("types_of_action") or [] if t})),
         prefs.get("budget_min"),
         prefs.get("budget_max"),
         _is_sme(member),
     )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def visible_calls(
@@ -193,9 +204,9 @@ def visible_calls(
     closed = [not is_open(c, as_of) for c in calls]
     allowed = np.zeros((len(members), len(calls)), dtype=bool)
     hidden: list[dict[str, int]] = []
-    seen: dict[tuple, tuple[np.ndarray, dict[str, int]]] = {}
+    seen: dict[FilterKey | int, tuple[np.ndarray, dict[str, int]]] = {}
     for i, member in enumerate(members):
-        key = _filter_key(member)
+        key: FilterKey | int = _filter_key(member) or i  # an int: this member's own pass
         if key not in seen:
             reasons = [
                 "closed" if shut else preference_reason(c, member) or condition_reason(c, member)

@@ -75,8 +75,11 @@ def _as_datetime(value: date | datetime | None) -> datetime:
 # --- loading ----------------------------------------------------------------------------------
 
 
-# matches written per INSERT statement
+# matches handed to the database driver at a time: bounds the memory of one call (SQLAlchemy
+# splits each call into statements under the driver's parameter limit)
 STORE_BATCH = 5000
+# member ids per DELETE of a resumed run's earlier matches (bound parameters)
+DELETE_BATCH = 500
 
 
 @dataclass
@@ -104,7 +107,7 @@ def load_members(
                 )
         all_texts = members_profile_texts(session, members)
         for member in members:
-            texts = all_texts[member.id]
+            texts = all_texts.pop(member.id)  # freed as the profiles are built
             org = member.organisation
             projects = [
                 PastProject(
@@ -290,26 +293,27 @@ def _match_and_store(
 
     with db.session() as s:
         # a resumed run replaces what it had stored for these members
-        s.execute(
-            delete(Match).where(
-                Match.run_id == summary.run_id,
-                Match.member_id.in_([m.profile.key for m in members]),
+        keys = [m.profile.key for m in members]
+        for start in range(0, len(keys), DELETE_BATCH):
+            s.execute(
+                delete(Match).where(
+                    Match.run_id == summary.run_id,
+                    Match.member_id.in_(keys[start : start + DELETE_BATCH]),
+                )
             )
-        )
-        rows = [
-            {
-                "run_id": summary.run_id,
-                "member_id": member.profile.key,
-                "call_id": call.call_id,
-                "score": round(item.score, 6),
-                "rank": rank,
-                "explanation": item.explanation,
-                "flags": condition_flags(call.facts, member.facts),
-            }
-            for member, items in zip(members, ranked, strict=True)
-            for rank, item in enumerate(items, start=1)
-            for call in (calls[int(scored[item.call_index])],)
-        ]
+        rows: list[dict[str, Any]] = []
+        for member, items in zip(members, ranked, strict=True):
+            for rank, item in enumerate(items, start=1):
+                call = calls[int(scored[item.call_index])]
+                rows.append({
+                    "run_id": summary.run_id,
+                    "member_id": member.profile.key,
+                    "call_id": call.call_id,
+                    "score": round(item.score, 6),
+                    "rank": rank,
+                    "explanation": item.explanation,
+                    "flags": condition_flags(call.facts, member.facts),
+                })
         # plain bulk INSERTs on the session's connection (same transaction): one ORM object
         # per match made storing 300,000 matches take minutes
         connection = s.connection()

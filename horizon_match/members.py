@@ -637,9 +637,9 @@ def member_profile_texts(session: Session, member: Member) -> dict[str, Any]:
     return members_profile_texts(session, [member])[member.id]
 
 
-# organisations per query when loading many members' projects (under every database's limit
-# on bound parameters)
-_ORGANISATIONS_PER_QUERY = 2000
+# organisations per query when loading many members' projects: 500 bound parameters stay
+# under every database's limit (999 on SQLite before 3.32), as SQLAlchemy's selectinload does
+_ORGANISATIONS_PER_QUERY = 500
 
 
 def members_profile_texts(session: Session, members: Sequence[Member]) -> dict[str, dict[str, Any]]:
@@ -681,8 +681,7 @@ def members_profile_texts(session: Session, members: Sequence[Member]) -> dict[s
         m.id: {
             "description": m.description or "",
             "keywords": list(m.keywords or []),
-            # a copy per member: two members of one organisation must not share dicts
-            "projects": [dict(p) for p in sorted(per_org[m.organisation_id].values(), key=order)],
+            "projects": sorted(per_org[m.organisation_id].values(), key=order),
         }
         for m in members
     }

@@ -51,8 +51,11 @@ class PackedTrees:
     stays. Trees are sorted deepest first: after each level the trees already at their leaves
     drop off the end of the active block."""
 
-    def __init__(self, trees: Sequence[Tree], scale: float = 1.0) -> None:
-        order = sorted(range(len(trees)), key=lambda i: -trees[i].depth)
+    def __init__(self, trees: Sequence[Tree]) -> None:
+        # splits on the longest path, counted here rather than trusted from the stored depth:
+        # a tree walked one level short would end on an inner node and score 0 there
+        packed = [_breadth_first(t) for t in trees]
+        order = sorted(range(len(trees)), key=lambda i: -packed[i][4])
         feature: list[np.ndarray] = []
         threshold: list[np.ndarray] = []
         right: list[np.ndarray] = []
@@ -60,11 +63,11 @@ class PackedTrees:
         roots = np.empty(len(trees), dtype=np.int64)
         offset = 0
         for slot, i in enumerate(order):
-            f, t, r, v = _breadth_first(trees[i])
+            f, t, r, v, _ = packed[i]
             feature.append(f)
             threshold.append(t)
             right.append(np.where(f >= 0, r + offset, np.arange(len(f)) + offset))
-            value.append(v * scale)
+            value.append(v)
             roots[slot] = offset
             offset += len(f)
         self._feature = np.concatenate(feature).clip(min=0) if trees else np.zeros(0, np.int64)
@@ -72,14 +75,19 @@ class PackedTrees:
         self._right = np.concatenate(right) if trees else np.zeros(0, np.int64)
         self._value = np.concatenate(value) if trees else np.zeros(0)
         self._roots = roots
-        # _active[k]: how many trees (a prefix of the sorted order) still split at level k
-        steps = np.array([trees[i].depth - 1 for i in order], dtype=np.int64)
+        self._width = int(self._feature.max(initial=-1)) + 1  # columns X must have at least
+        # The walk of level k touches only the trees that still split there: a prefix of the
+        # deepest-first order, so the block it updates is a contiguous slice.
+        steps = np.array([packed[i][4] for i in order], dtype=np.int64)
         self._active = [int((steps > k).sum()) for k in range(int(steps.max(initial=0)))]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """The sum of the trees' leaf values for each row of `X`."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         n, width = X.shape
+        if width < self._width:
+            # reading past a row's end would silently take the next row's values
+            raise ValueError(f"the trees split on {self._width} features; X has {width} columns")
         out = np.zeros(n, dtype=np.float64)
         if not len(self._roots) or not n:
             return out
@@ -90,35 +98,38 @@ class PackedTrees:
             node = np.repeat(self._roots[:, None], stop - start, axis=1)  # trees x rows
             base = np.arange(start * width, stop * width, width)
             for active in self._active:
-                block = node[:active]  # a view: updated in place
+                block = node[:active]  # a view: trees already at a leaf are left as they are
                 x = flat[self._feature[block] + base]
                 block[...] = self._right[block] - (x <= self._threshold[block])
             out[start:stop] = self._value[node].sum(axis=0)
         return out
 
 
-def _breadth_first(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _breadth_first(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The tree's nodes renumbered so that each node's children are consecutive (left, then
-    right): its feature, threshold (NaN at leaves), right child and value arrays."""
+    right): its feature, threshold (NaN at leaves), right child and value arrays, and the
+    number of splits on its longest path."""
     new_of = np.full(len(tree.feature), -1, dtype=np.int64)
     queue = [0]
+    level = [0]
     new_of[0] = 0
     nxt = 1
     order: list[int] = []
-    for old in queue:
+    for at, old in enumerate(queue):
         order.append(old)
         if tree.feature[old] >= 0:
             for child in (int(tree.left[old]), int(tree.right[old])):
                 new_of[child] = nxt
                 nxt += 1
                 queue.append(child)
+                level.append(level[at] + 1)
     old_ids = np.asarray(order, dtype=np.int64)
     feature = tree.feature[old_ids].astype(np.int64)
     inner = feature >= 0
     threshold = np.where(inner, tree.threshold[old_ids], np.nan)
     right = np.where(inner, new_of[np.where(inner, tree.right[old_ids], 0)], -1)
     value = np.where(inner, 0.0, tree.value[old_ids])
-    return feature, threshold, right, value
+    return feature, threshold, right, value, max(level)
 
 
 @dataclass(frozen=True)
@@ -283,7 +294,7 @@ def average(models: Sequence[Ensemble], *, same_topics: bool = True) -> Ensemble
         if m.features != first.features:
             raise ValueError("averaged models must read the same features")
         if same_topics and m.train_topics != first.train_topics:
-            raise ValueError("averaged models must share their features and training topics")
+            raise ValueError("averaged models must share their training topics")
     k = len(models)
     trees = tuple(
         Tree(t.feature, t.threshold, t.left, t.right, t.value / k, t.depth)

@@ -280,7 +280,16 @@ def test_visible_calls_agree_with_each_pair_and_share_work_between_alike_members
         assert hidden[i] == expected
     assert allowed.any() and not allowed.all() and {"eligibility", "budget"} <= set().union(*hidden)
     # 144 members, each set of facts seen three times: at most one pass per distinct set
-    assert 0 < work <= len(kinds) * len(preferences) * len(calls)
+    # one pass over the open calls per distinct set of facts the filters read
+    distinct = len({call_filters._filter_key(m) for m in members})
+    assert work == distinct * sum(call_filters.is_open(c, NOW) for c in calls) > 0
+    assert distinct < len(kinds) * len(preferences)  # e.g. "euratom " = "EURATOM"
+    # a preference that is not a plain value (a hand-edited database): filtered on its own
+    odd = MemberFacts(preferences={"budget_min": [1_000_000]})
+    no_budget = [c for c in calls if c.budget is None]
+    allowed_odd, hidden_odd = visible_calls(no_budget, [odd, odd], NOW)
+    expected_odd = [hidden_reason(c, odd, NOW) is None for c in no_budget]
+    assert allowed_odd.tolist() == [expected_odd, expected_odd] and len(hidden_odd) == 2
     assert visible_calls([], members[:2], NOW)[0].shape == (2, 0)
     none, no_counts = visible_calls(calls, [], NOW)
     assert none.shape == (0, len(calls)) and no_counts == []

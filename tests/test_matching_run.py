@@ -125,3 +125,29 @@ def test_cli_match_with_the_shipped_model(filled: Database) -> None:
     assert result.exit_code == 0, result.output
     listed = runner.invoke(__import__("cli").main, ["--db", filled.url, "matches", "list", "--member", "windco"])
     assert "HORIZON-CL5-2026-D3-01-01" in listed.output.splitlines()[1]
+
+
+def test_storing_in_batches_and_a_resumed_run_replacing_its_rows(
+    filled: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import horizon_match.matching as matching
+    from sqlalchemy import func, select
+
+    from models.tables import Match
+
+    settings = load_settings({}, db=filled.url)
+    whole = run_matching(filled, settings, embedder=FakeEmbedder(), top_k=5, as_of=AS_OF)
+    expected = {m: [(r["call"], r["rank"]) for r in list_matches(filled, member_id=m)]
+                for m in ("windco", "robotica", "farmlab")}
+    assert whole.matches > 3
+    # several INSERT batches and several DELETE batches, into the same run (resumed)
+    monkeypatch.setattr(matching, "STORE_BATCH", 2)
+    monkeypatch.setattr(matching, "DELETE_BATCH", 1)
+    again = run_matching(filled, settings, embedder=FakeEmbedder(), top_k=5, as_of=AS_OF,
+                         run_id=whole.run_id)
+    assert again.matches == whole.matches
+    with filled.session() as s:
+        stored = s.scalar(select(func.count()).select_from(Match).where(Match.run_id == whole.run_id))
+    assert stored == whole.matches  # replaced, not added
+    assert {m: [(r["call"], r["rank"]) for r in list_matches(filled, member_id=m)]
+            for m in expected} == expected

@@ -466,8 +466,13 @@ def test_many_members_texts_load_in_batches_as_each_alone(
         cordis_project = session.scalars(select(Project).where(Project.source == "cordis")).one()
         session.add(Participation(project=cordis_project, organisation_id=athena.organisation_id,
                                   role="participant", position=2))
+        # robolab listed a second time, as a participant: it stays the coordinator
+        robolab_org = session.get(Member, "robolab").organisation_id
+        session.add(Participation(project=cordis_project, organisation_id=robolab_org,
+                                  role="participant", position=3))
         session.flush()
         together = members_profile_texts(session, everyone)
+        assert together == {m.id: member_profile_texts(session, m) for m in everyone}
         monkeypatch.setattr(members_module, "_ORGANISATIONS_PER_QUERY", 1)
         one_org_per_query = members_profile_texts(session, everyone)
         robolab = together["robolab"]

@@ -114,14 +114,20 @@ def test_packed_walk_scores_like_walking_each_tree_alone() -> None:
     X[rng.random(X.shape) < 0.05] = np.nan  # NaN goes right, as `x <= threshold` is false
     plain = sum(_walk_one_by_one(t, X) for t in trees)
     for cells in (1, 7 * len(trees), 1 << 15):  # one row per chunk, a ragged last chunk, one
-        packed = PackedTrees(trees, scale=0.5)
+        packed = PackedTrees(trees)
         old, tree_model._CHUNK_CELLS = tree_model._CHUNK_CELLS, cells
         try:
-            assert np.allclose(packed.predict(X), plain * 0.5, rtol=0, atol=1e-12)
+            assert np.allclose(packed.predict(X), plain, rtol=0, atol=1e-12)
         finally:
             tree_model._CHUNK_CELLS = old
     assert PackedTrees(trees).predict(X[:0]).shape == (0,)
     assert np.array_equal(PackedTrees([]).predict(X), np.zeros(len(X)))
+    # a stored depth that is too small does not cut the walk short
+    short = [Tree(t.feature, t.threshold, t.left, t.right, t.value, 1) for t in trees]
+    assert np.allclose(PackedTrees(short).predict(X), plain, rtol=0, atol=1e-12)
+    # fewer columns than the trees read: refused, not read from the next row
+    with pytest.raises(ValueError, match="6 features"):
+        PackedTrees(trees).predict(X[:, :5])
 
 
 def test_cross_fitted_scores_a_topic_only_with_folds_that_did_not_see_it() -> None:
