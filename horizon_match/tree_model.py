@@ -143,7 +143,8 @@ class Ensemble:
         return self.packed().predict(X) + self.baseline
 
     def packed(self) -> PackedTrees:
-        # built once per model: packing is a Python loop over every node
+        # built once per model: packing is a Python loop over every node. Two threads may both
+        # build it; either result is complete and the same, so no lock is needed
         cached = self.__dict__.get("_packed")
         if cached is None:
             cached = PackedTrees(self.trees)
@@ -209,7 +210,8 @@ class CrossFitted:
         return self._mean_of(usable).predict(X)
 
     def _mean_of(self, usable: tuple[int, ...]) -> Ensemble:
-        # the mean of fold models is one ensemble of all their trees: walked together, once
+        # the mean of fold models is one ensemble of all their trees: walked together, built
+        # once (as for `Ensemble.packed`, a race between threads only builds it twice)
         cache = self.__dict__.setdefault("_means", {})
         if usable not in cache:
             cache[usable] = average([self.folds[i] for i in usable], same_topics=False)
