@@ -151,3 +151,40 @@ def test_storing_in_batches_and_a_resumed_run_replacing_its_rows(
     assert stored == whole.matches  # replaced, not added
     assert {m: [(r["call"], r["rank"]) for r in list_matches(filled, member_id=m)]
             for m in expected} == expected
+
+
+def test_a_failure_while_storing_keeps_nothing_half_written_and_the_run_can_be_resumed(
+    filled: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import horizon_match.matching as matching
+    from sqlalchemy import func, select
+
+    from models.tables import Match, Run
+
+    settings = load_settings({}, db=filled.url)
+    real_insert = matching.insert
+    statements: list[int] = []
+
+    def failing_second_batch(table):  # type: ignore[no-untyped-def]
+        statements.append(1)
+        if len(statements) == 2:
+            raise OSError("disk full")
+        return real_insert(table)
+
+    monkeypatch.setattr(matching, "STORE_BATCH", 2)
+    monkeypatch.setattr(matching, "insert", failing_second_batch)
+    with pytest.raises(OSError, match="disk full"):
+        run_matching(filled, settings, embedder=FakeEmbedder(), top_k=5, as_of=AS_OF)
+    with filled.session() as s:
+        run = s.scalars(select(Run).where(Run.kind == "match")).one()
+        assert run.status == "failed" and "disk full" in run.errors[0]["error"]
+        # the first batch was written, then rolled back with the rest
+        assert s.scalar(select(func.count()).select_from(Match)) == 0
+        run_id = run.id
+    monkeypatch.setattr(matching, "insert", real_insert)
+    resumed = run_matching(filled, settings, embedder=FakeEmbedder(), top_k=5, as_of=AS_OF,
+                           run_id=run_id)
+    with filled.session() as s:
+        stored = s.scalar(select(func.count()).select_from(Match).where(Match.run_id == run_id))
+        assert s.get(Run, run_id).status == "done"
+    assert len(statements) == 2 and resumed.matches == stored > 2
