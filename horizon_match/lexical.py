@@ -64,7 +64,6 @@ class LexicalIndex:
         self.idf = np.zeros(0, dtype=np.float32)
         self._terms: np.ndarray | None = None
         self._term_list: list[str] | None = None
-        self._known_words: frozenset[str] = frozenset()
         self._tables: tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def fit(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -85,7 +84,6 @@ class LexicalIndex:
             counts = counts[1:]
         self._terms = None
         self._term_list = None
-        self._known_words = self._words_of(self.counter.vocabulary_)
         self._tables = None
         self._count_tables()  # built here, not by whichever thread counts first
         df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -95,10 +93,7 @@ class LexicalIndex:
 
     def count(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Term counts of `texts` against the learned vocabulary (terms it lacks are dropped)."""
-        tables = self._count_tables()
-        if tables is None:
-            return self._count_text_by_text(texts)
-        find, lookup, unigram, pair_keys, pair_terms = tables
+        find, lookup, unigram, pair_keys, pair_terms = self._count_tables()
         width = len(self.counter.vocabulary_)
         n_words = len(unigram)
         blocks: list[sparse.csr_matrix] = []
@@ -135,28 +130,24 @@ class LexicalIndex:
             blocks.append(counts)
         return _stack(blocks, width)
 
-    def _count_tables(self) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray] | None:
+    def _count_tables(self) -> tuple[Any, dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
         """What `count` needs, built once per fit: the tokeniser, word ids (stop words -2),
         each word's term id (-1: the word is only part of phrases) and the phrases as sorted
-        (first word id x number of words + second word id) keys with their term ids. None when
-        the counter's settings are not the ones `_analyzer` writes out."""
+        (first word id x number of words + second word id) keys with their term ids."""
         if self._tables is not None:
             return self._tables
         c = self.counter
-        if not self._fast_settings():
-            return None
         words: dict[str, int] = {}
         singles: list[tuple[int, int]] = []
         phrases: list[tuple[int, int, int]] = []
         for term, j in c.vocabulary_.items():
-            parts = term.split(" ")
+            parts = term.split(" ")  # a word, or a phrase of two (ngram_range (1, 2))
             if len(parts) == 1:
                 singles.append((words.setdefault(term, len(words)), j))
-            elif len(parts) == 2:
-                a = words.setdefault(parts[0], len(words))
-                phrases.append((a, words.setdefault(parts[1], len(words)), j))
             else:
-                return None
+                first, second = parts
+                a = words.setdefault(first, len(words))
+                phrases.append((a, words.setdefault(second, len(words)), j))
         unigram = np.full(len(words), -1, dtype=np.int64)
         for w, j in singles:
             unigram[w] = j
@@ -168,19 +159,6 @@ class LexicalIndex:
             lookup.setdefault(word, -2)
         self._tables = (re.compile(c.token_pattern).findall, lookup, unigram, keys[order], terms[order])
         return self._tables
-
-    def _count_text_by_text(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """`count` through the analyser, one text at a time (for other counter settings)."""
-        vocabulary = self.counter.vocabulary_
-        analyze = self._analyzer()
-        get = vocabulary.get
-        known = self._known_words
-        blocks = [
-            _occurrences([[j for j in map(get, analyze(text or "", known)) if j is not None]
-                          for text in texts[start : start + COUNT_BLOCK]])
-            for start in range(0, len(texts), COUNT_BLOCK)
-        ]
-        return _stack(blocks, len(vocabulary))
 
     def _count_new_vocabulary(self, corpus: list[str]) -> sparse.csr_matrix | None:
         """CountVectorizer.fit_transform without its alphabetical sort of the vocabulary (term
@@ -210,38 +188,20 @@ class LexicalIndex:
         self.counter.fixed_vocabulary_ = False
         return counts
 
-    def _analyzer(self) -> Callable[..., list[str]]:
-        """The counter's analyser (lower case, token pattern, stop words, then words and
-        two-word phrases of the remaining words, as scikit-learn's), written out so that a
-        text costs one regex scan and two list comprehensions: 30,000 profiles' texts go
-        through it. The scikit-learn one is used when its settings differ from these."""
+    def _analyzer(self) -> Callable[[str], list[str]]:
+        """The counter's analyser for the settings of `__init__` (lower case, token pattern,
+        stop words, then words and two-word phrases of the remaining words, as scikit-learn's;
+        tested equal), written out so that a text costs one regex scan and two list
+        comprehensions."""
         c = self.counter
-        if not self._fast_settings():
-            base = c.build_analyzer()
-            return lambda text, known=None: base(text)
         find = re.compile(c.token_pattern).findall
         stop = frozenset(c.get_stop_words() or ())
 
-        def analyze(text: str, known: frozenset[str] | None = None) -> list[str]:
+        def analyze(text: str) -> list[str]:
             tokens = [w for w in find(text.lower()) if w not in stop]
-            if known is None:
-                return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
-            # against a fixed vocabulary, a phrase with an unknown word cannot be in it: skip
-            # building it (most phrases of a profile are never used by a call)
-            return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])
-                             if a in known and b in known]
+            return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
 
         return analyze
-
-    def _fast_settings(self) -> bool:
-        c = self.counter
-        return bool(c.analyzer == "word" and c.ngram_range == (1, 2) and c.lowercase
-                    and c.preprocessor is None and c.tokenizer is None and c.strip_accents is None
-                    and c.input == "content" and c.token_pattern is not None)
-
-    @staticmethod
-    def _words_of(vocabulary: dict[str, int]) -> frozenset[str]:
-        return frozenset(w for term in vocabulary for w in term.split())
 
     def weigh(self, counts: sparse.spmatrix) -> sparse.csr_matrix:
         """Counts to L2-normalised TF-IDF rows (an all-zero row stays zero)."""
