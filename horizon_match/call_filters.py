@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -71,22 +72,28 @@ def is_open(call: CallFacts, as_of: datetime) -> bool:
     return (call.status or "").lower() in ("open", "forthcoming")
 
 
-def preference_reason(call: CallFacts, member: MemberFacts) -> str | None:
+def _preferences(member: MemberFacts) -> tuple[tuple[str, ...], tuple[str, ...], Any, Any]:
+    """The member's preferences as the filters compare them: programmes (upper case), kinds
+    of action, lowest and highest budget."""
     prefs = member.preferences or {}
-    programmes = [str(p).strip().upper() for p in prefs.get("programmes") or [] if str(p).strip()]
+    programmes = {str(p).strip().upper() for p in prefs.get("programmes") or [] if str(p).strip()}
+    kinds = {action_kind(t) for t in prefs.get("types_of_action") or [] if t} - {""}
+    return (tuple(sorted(programmes)), tuple(sorted(kinds)), prefs.get("budget_min"),
+            prefs.get("budget_max"))
+
+
+def preference_reason(call: CallFacts, member: MemberFacts) -> str | None:
+    programmes, wanted, low, high = _preferences(member)
     if programmes:
         programme = (call.programme or "").upper()
         prefix = call.identifier.split("-", 1)[0].upper()
         if programme not in programmes and prefix not in programmes:
             return "programme"
-    wanted = {action_kind(t) for t in prefs.get("types_of_action") or [] if t}
-    wanted.discard("")
     if wanted:
         kind = action_kind(call.type_of_action)
         # a call of unknown type stays visible (flagged): hiding it could hide the one to apply to
         if kind and kind not in wanted:
             return "type of action"
-    low, high = prefs.get("budget_min"), prefs.get("budget_max")
     if call.budget is not None:
         if low is not None and call.budget < float(low):
             return "budget"
@@ -179,14 +186,7 @@ def _filter_key(member: MemberFacts) -> FilterKey | None:
     same calls hidden for the same reasons. None when a preference is not a plain value (a
     list as a budget, say: the importer refuses it, a hand-edited database may not), so that
     member is filtered on its own, as `hidden_reason` would do it."""
-    prefs = member.preferences or {}
-    key = (
-        tuple(sorted({str(p).strip().upper() for p in prefs.get("programmes") or [] if str(p).strip()})),
-        tuple(sorted({action_kind(t) for t in prefs.get("types_of_action") or [] if t})),
-        prefs.get("budget_min"),
-        prefs.get("budget_max"),
-        _is_sme(member),
-    )
+    key = (*_preferences(member), _is_sme(member))
     try:
         hash(key)
     except TypeError:
