@@ -2,7 +2,7 @@
 
     horizon-match --db sqlite:///data/bench/eval.db evaluate cordis ../shared/data/cordis_dev \\
         --task a --folds 5 --rankings data/bench/rankings-folds5.jsonl
-    python benchmarks/task_a_breakdown.py data/bench/rankings-folds5.jsonl
+    python benchmarks/task_a_breakdown.py data/bench/rankings-folds5.jsonl [--fold K]
 
 MRR and Recall@1/10 of the no-overlap queries by the organisation's number of profile
 projects, by its kind, by the target's programme part, and for Widening countries; then the
@@ -10,7 +10,9 @@ same metrics with the profile's own topics taken out of each ranking. That last 
 diagnosis only (it uses topic identity, which the matcher must not): it bounds what pushing
 the own topics down, the dev split's distractors, could ever give. A target below the file's
 100 ranked topics counts as missed, so the MRR is about 0.002 below the one `evaluate` prints (it
-ranks all candidates).
+ranks all candidates). `--fold K` keeps the queries whose target topic is in fold K of the
+`--folds` of `evaluate` (to compare with a model that only that fold's topics were held out
+from, see finetune_probe.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from horizon_match.call_filters import WIDENING_COUNTRIES
-from horizon_match.evaluation import read_cordis_folder
+from horizon_match.evaluation import read_cordis_folder, topic_folds
 from horizon_match.features import parse_identifier
+from horizon_match.training import TrainingOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 MISSING = 10_000  # rank of a target the ranking does not hold (it holds at least 50)
@@ -39,8 +42,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rankings", type=Path)
     parser.add_argument("--folder", type=Path, default=ROOT.parent / "shared" / "data" / "cordis_dev")
+    parser.add_argument("--fold", type=int, help="only the queries whose target is in this fold")
+    parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     data = read_cordis_folder(args.folder, "a")
+    fold_of = topic_folds(data.queries, args.folds, TrainingOptions().seed)
     queries = {q.query_id: q for q in data.queries}
     groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     ranks: list[int] = []
@@ -49,7 +55,7 @@ def main() -> None:
         for raw in fh:
             row = json.loads(raw)
             q = queries[row["query_id"]]
-            if data.overlaps(q):
+            if data.overlaps(q) or (args.fold is not None and fold_of.get(q.target_topic) != args.fold):
                 continue
             ranked = row["ranked"]
             own = {data.projects[p].topic for p in q.profile_ids if p in data.projects}
