@@ -30,7 +30,7 @@ from horizon_match.features import parse_identifier
 from horizon_match.training import TrainingOptions
 
 ROOT = Path(__file__).resolve().parent.parent
-MISSING = 10_000  # rank of a target the ranking does not hold (it holds at least 50)
+MISSING = 10_000  # rank of a target below the 100 topics the file holds per query
 
 
 def line(ranks: list[int]) -> str:

@@ -205,8 +205,8 @@ def _model_dim(path: Path) -> int:
                 if isinstance(data.get(key), int):
                     return int(data[key])
     raise ModelUnavailableError(
-        f"{path} does not look like a sentence-transformers model (no 1_Pooling/config.json or "
-        "config.json); give the folder that holds modules.json"
+        f"{path} does not look like a sentence-transformers model (no vector size in "
+        "1_Pooling/config.json or config.json); give the folder that holds modules.json"
     )
 
 
