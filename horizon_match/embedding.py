@@ -191,9 +191,19 @@ class SentenceTransformerEmbedder:
 
 
 def _model_dim(path: Path) -> int:
-    # the pooling layer's output size is the vector size; sentence-transformers before 6 wrote
-    # it as word_embedding_dimension, 6 and later as embedding_dimension. Without it, the
-    # transformer's own width (a model without a pooling folder pools at that width).
+    # Read from the folder's files, so that knowing the size does not load the model. A Dense
+    # projection after the pooling sets it (the last one); otherwise the pooling layer's output
+    # size (sentence-transformers before 6 wrote it as word_embedding_dimension, 6 and later as
+    # embedding_dimension); without a pooling folder, the transformer's own width.
+    modules = path / "modules.json"
+    if modules.exists():
+        dense = [m.get("path", "") for m in json.loads(modules.read_text())
+                 if str(m.get("type", "")).endswith("Dense")]
+        if dense:
+            config = path / dense[-1] / "config.json"
+            out = json.loads(config.read_text()).get("out_features") if config.exists() else None
+            if isinstance(out, int):
+                return out
     for name, keys in (
         ("1_Pooling/config.json", ("word_embedding_dimension", "embedding_dimension")),
         ("config.json", ("hidden_size", "d_model", "dim")),

@@ -117,6 +117,11 @@ def test_unknown_model_name_is_a_clear_error(tmp_path) -> None:  # type: ignore[
         ({"1_Pooling/config.json": {"embedding_dimension": 768, "pooling_mode": "mean"}}, 768),
         ({"config.json": {"hidden_size": 512}}, 512),
         ({"1_Pooling/config.json": {"pooling_mode": "mean"}, "config.json": {"d_model": 256}}, 256),
+        # a Dense projection after the pooling sets the size
+        ({"modules.json": [{"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                           {"idx": 2, "path": "2_Dense", "type": "sentence_transformers.models.Dense"}],
+          "1_Pooling/config.json": {"word_embedding_dimension": 384},
+          "2_Dense/config.json": {"in_features": 384, "out_features": 128}}, 128),
     ],
 )
 def test_vector_size_is_read_from_either_format_of_a_model_folder(tmp_path: Path, files: dict, dim: int) -> None:
@@ -175,3 +180,17 @@ def test_a_model_saved_by_the_installed_sentence_transformers_loads_by_path(tmp_
     assert saved.name != shipped.name  # its vectors are cached apart from the shipped model's
     text = ["Recyclable composite blades for offshore wind turbines"]
     np.testing.assert_allclose(saved.encode(text), shipped.encode(text), atol=1e-5)
+
+
+def test_a_saved_model_with_a_dense_projection_reports_its_projected_size(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    from horizon_match.embedding import shipped_model_path
+
+    base = SentenceTransformer(str(shipped_model_path()), device="cpu")
+    projected = SentenceTransformer(modules=[base[0], base[1], Dense(384, 128)], device="cpu")
+    projected.save(str(tmp_path / "projected"))
+    embedder = load_embedder(str(tmp_path / "projected"))
+    assert embedder.dim == 128
+    assert embedder.encode(["Offshore wind turbine blades"]).shape == (1, 128)
