@@ -6,12 +6,19 @@ For the queries whose target topic is not one of the profile projects' own topic
 with a profile project in the target's programme part, destination and call series
 (year-free), the profile sizes, and how many candidate topics share the target's
 destination / part / call series.
+
+It also prints a ceiling. An organisation's queries have profiles that differ by one project
+(each leaves out its own target), so for a big organisation a matcher that may not use topic
+identity gives them nearly the same ranking. If it gave them exactly the same ranking, the
+best it could do is put that organisation's targets first, most frequent first: MRR
+sum(count_k / k) and at most 10 targets in the top 10. The ceiling is that bound, summed over
+organisations, per profile size.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +55,33 @@ def main() -> None:
     for k in per:
         print(f"{k:<12} a profile project shares the target's {k}: {same[k] / len(queries):.1%}; "
               f"candidates sharing it: median {np.median(sizes[k]):.0f}")
+    print_ceiling(queries)
+
+
+def size_bucket(n: int) -> str:
+    """The bins of benchmarks/task_a_breakdown.py, so the two outputs read side by side."""
+    return "30+" if n >= 30 else f"{n // 5 * 5}-{n // 5 * 5 + 4}"
+
+
+def print_ceiling(queries: list) -> None:
+    by_org: dict[str, list] = defaultdict(list)
+    for q in queries:
+        by_org[q.organisation].append(q)
+    rr: dict[str, float] = defaultdict(float)
+    top10: dict[str, int] = defaultdict(int)
+    n: dict[str, int] = defaultdict(int)
+    for group in by_org.values():
+        counts = sorted(Counter(q.target_topic for q in group).values(), reverse=True)
+        # profiles of one organisation differ in size by at most one; bin by the largest
+        bucket = size_bucket(max(len(q.profile_ids) for q in group))
+        for key in (bucket, "all"):
+            rr[key] += sum(c / k for k, c in enumerate(counts, start=1))
+            top10[key] += sum(counts[:10])
+            n[key] += len(group)
+    print(f"\nceiling with one ranking per organisation ({len(by_org)} organisations)")
+    for key in sorted(n, key=lambda k: int(k.split("-")[0].rstrip("+")) if k != "all" else 1000):
+        print(f"  profile projects {key:6s} n={n[key]:5d}  MRR <= {rr[key] / n[key]:.4f}  "
+              f"R@10 <= {top10[key] / n[key]:.4f}")
 
 
 if __name__ == "__main__":
