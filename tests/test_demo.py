@@ -13,8 +13,9 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -26,6 +27,7 @@ from horizon_match.demo import build_demo
 from horizon_match.errors import InputError
 from horizon_match.members import parse_members_file
 from models import Call, Member, Organisation, Project
+from scrapers.ft_portal.dates import parse_portal_datetime
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "data" / "demo"
@@ -156,7 +158,13 @@ def test_demo_calls_are_the_live_topics(cordis_dev: Path, calls: list[dict]) -> 
         topic = by_id[c["identifier"]]
         assert c["title"] == topic["title"].strip()
         assert c["description"] == topic["description"]
-        assert c["deadlines"] == [{"at": topic["deadline"] + "T17:00:00", "stage": 1}]
+        # the portal's deadlines are 17:00 Brussels time: 15:00 UTC in summer, 16:00 in winter
+        [deadline] = c["deadlines"]
+        at = parse_portal_datetime(deadline["at"])
+        assert deadline["stage"] == 1 and at is not None
+        local = at.replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Brussels"))
+        assert (local.date().isoformat(), local.hour, local.minute) == (topic["deadline"], 17, 0)
+        assert at.hour == (15 if local.utcoffset() == timedelta(hours=2) else 16)
         assert c["url"].endswith("/topic-details/" + c["identifier"].lower())
         assert c["status"] in ("open", "forthcoming", "closed")
         assert c["source"] == "demo" and c["programme"] == "HORIZON"
@@ -212,8 +220,9 @@ def test_build_demo_loads_everything(db: Database, members: list[dict], calls: l
                   if r["organisationID"] == "999596447"}
     assert n_iit == len(source_iit)
     # next deadlines: the earliest ones after NOW, in order
-    future = sorted(d["at"] for c in calls for d in c["deadlines"] if d["at"] >= NOW.isoformat())
-    assert [d.at.isoformat() for d in report.next_deadlines] == future[: len(report.next_deadlines)]
+    moments = (parse_portal_datetime(d["at"]) for c in calls for d in c["deadlines"])
+    future = sorted(at for at in moments if at is not None and at >= NOW)
+    assert [d.at for d in report.next_deadlines] == future[: len(report.next_deadlines)]
     assert report.next_deadlines
 
 

@@ -24,7 +24,9 @@ import io
 import json
 import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 
@@ -720,6 +722,13 @@ def listed_status(raw: str) -> str | None:
     return _LISTED_STATUS.get(text.lower())
 
 
+def brussels_deadline(day: str) -> str:
+    """The portal's usual deadline hour, 17:00 Brussels time, with that day's UTC offset
+    (+01:00 in winter, +02:00 in summer), so it is stored as the right moment in UTC."""
+    at = datetime.fromisoformat(f"{day}T17:00:00").replace(tzinfo=ZoneInfo("Europe/Brussels"))
+    return at.isoformat()
+
+
 def call_record(topic: dict) -> dict:
     identifier = topic["topic"].strip()
     deadline = (topic.get("deadline") or "").strip()
@@ -739,7 +748,7 @@ def call_record(topic: dict) -> dict:
         "destination": None,
         "status": listed_status(topic.get("status", "")),
         "opening_date": None,
-        "deadlines": [{"at": f"{deadline}T17:00:00", "stage": 1}] if deadline else [],
+        "deadlines": [{"at": brussels_deadline(deadline), "stage": 1}] if deadline else [],
         "type_of_action": " ".join((topic.get("typesOfAction") or "").split()) or None,
         "budget": None,
         "keywords": [],
