@@ -166,6 +166,12 @@ class RankerModel:
             return 0.0
         return float(self.mean[self.features.index(name)])
 
+    def spread(self, name: str) -> float:
+        """The standard deviation of a feature in the training data (0 if it has none)."""
+        if name not in self.features:
+            return 0.0
+        return float(self.scale[self.features.index(name)])
+
     # --- files ------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:

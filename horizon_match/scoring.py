@@ -673,17 +673,22 @@ class Matcher:
         return self.destinations
 
     def _fill_unavailable(self, planes: np.ndarray, has_destinations: bool, group_name: str) -> None:
-        """Signals the learned model cannot read for this embedder are set to their average."""
+        """Signals the learned model cannot read for this embedder are set to their average;
+        raw similarities of another model are put on the learned model's scale. Runs after the
+        z-scores are computed, which must come from the member's real similarities."""
         if self.model is None:
             return
         if not has_destinations:
             for name in DESTINATION_FEATURES:
                 planes[_F[name]] = self.model.neutral(name)
         if group_name != self.model.meta.get("model", group_name):
-            # another model's similarities live on another scale: only their standardised
-            # versions are comparable
+            # Another model's similarities live on another scale (the multilingual model's
+            # cosines are not MiniLM's). A call that stands z of the member's standard
+            # deviations above the member's average is placed z of the ranker's standard
+            # deviations above the ranker's average: with the plain average instead, the
+            # ranker lost its strongest signal (Italian test set, BENCHMARKS.md).
             for name in DENSE_FEATURES:
-                planes[_F[name]] = self.model.neutral(name)
+                planes[_F[name]] = self.model.neutral(name) + planes[_F[f"z_{name}"]] * self.model.spread(name)
 
     def _track_planes(self, prepared: Prepared, idx: np.ndarray, planes: np.ndarray) -> None:
         n = prepared.track_n[idx][:, None]

@@ -198,8 +198,12 @@ def test_a_member_of_another_model_is_ranked_by_its_standardised_similarities() 
     assert sims.std() > 1e-3
     np.testing.assert_allclose(feats[0, :, FEATURES.index("z_dense_max")],
                                (sims - sims.mean()) / sims.std(), atol=1e-4)
-    # the raw value, on another model's scale, is the ranker's neutral one
-    assert np.all(feats[0, :, FEATURES.index("dense_max")] == np.float32(model.neutral("dense_max")))
+    # the raw value, on another model's scale, is put on the ranker's: as many of its standard
+    # deviations from its average as the member's similarity stands from the member's average
+    z = feats[0, :, FEATURES.index("z_dense_max")]
+    np.testing.assert_allclose(feats[0, :, FEATURES.index("dense_max")],
+                               model.neutral("dense_max") + z * model.spread("dense_max"), atol=1e-5)
+    assert model.spread("dense_max") > 0 and model.spread("no such feature") == 0.0
     # so the calls do not all score alike
     assert len({round(float(c.score), 5) for c in matcher.rank(prepared, len(CALLS))[0]}) > 1
 
