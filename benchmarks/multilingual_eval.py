@@ -5,7 +5,7 @@
     python benchmarks/multilingual_eval.py --only speed    # texts per second only
     python benchmarks/multilingual_eval.py --only language # language detection only (seconds)
     python benchmarks/multilingual_eval.py --only passages # USE on passages of the calls (~10 min)
-    python benchmarks/multilingual_eval.py --only matcher  # through the product's matcher (~5 min)
+    python benchmarks/multilingual_eval.py --only matcher  # through the product's matcher (~1.5 min)
 
 Ranking: each profile of data/eval/italian_profiles.jsonl, in Italian and in its English
 translation, ranks the 468 live topics of ../shared/data/cordis_dev/live_topics_2026_2027.jsonl
