@@ -180,10 +180,10 @@ def test_non_english_member_is_embedded_with_the_multilingual_model() -> None:
 
 def test_a_member_of_another_model_is_ranked_by_its_standardised_similarities() -> None:
     """The ranker reads raw similarities on the scale of the model it was trained with. For a
-    member embedded by another model (an Italian one by the multilingual model) those are set
-    to the ranker's average, but their per-member z-scores must still come from the member's
-    real similarities: computed from the replaced values they were all 0, every call scored the
-    same and an Italian member got its calls in alphabetical order."""
+    member embedded by another model (an Italian one by the multilingual model) they are
+    replaced, but their per-member z-scores must still come from the member's real
+    similarities: once computed from the replaced values, they were all 0, every call scored
+    the same and an Italian member got its calls in alphabetical order."""
     english, multi = FakeEmbedder(name="english"), FakeEmbedder(name="multilingual")
     model = _random_hidden_model(np.random.default_rng(3), np.ones(len(FEATURES), np.float32))
     model.meta["model"] = "english"
