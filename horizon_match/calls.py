@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, func, or_, select
 
@@ -20,6 +21,8 @@ from horizon_match.db import Database
 from horizon_match.errors import ConfigError, NotFoundError
 from models import Call, CallChange
 from scrapers.ft_portal import STATUSES, derive_status, next_deadline, type_of_action_code
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 EXPORT_FORMATS = ("jsonl", "csv")
 
@@ -132,7 +135,9 @@ def show_call(db: Database, identifier: str, now: datetime | None = None) -> str
         else "opens:           -",
     ]
     for d in deadlines:
-        lines.append(f"deadline:        {d.at:%Y-%m-%d %H:%M} UTC"
+        # stored in UTC; the portal and applicants read them in Brussels time
+        local = d.at.replace(tzinfo=UTC).astimezone(BRUSSELS)
+        lines.append(f"deadline:        {local:%Y-%m-%d %H:%M} Brussels time ({d.at:%H:%M} UTC)"
                      + (f" (stage {d.stage})" if extra.get("deadline_model") == "two-stage"
                         else ""))
     lines += [

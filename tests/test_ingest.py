@@ -215,6 +215,11 @@ def test_list_filters_and_show(db: Database) -> None:
     store_calls(db, [replace(call("HORIZON-A"), budget=7e6)], now=T2)
     text = show_call(db, "horizon-a", now=T2)
     assert "HORIZON-A — Topic HORIZON-A" in text and "budget: 5000000 -> 7000000" in text
+    # deadlines are stored in UTC and shown in Brussels time, as the portal states them
+    store_calls(db, [call("HORIZON-W", deadline=datetime(2027, 1, 20, 16)),
+                     call("HORIZON-S", deadline=datetime(2026, 9, 2, 15))], now=T2)
+    assert "deadline:        2027-01-20 17:00 Brussels time (16:00 UTC)" in show_call(db, "HORIZON-W", now=T2)
+    assert "deadline:        2026-09-02 17:00 Brussels time (15:00 UTC)" in show_call(db, "HORIZON-S", now=T2)
     with pytest.raises(NotFoundError):
         show_call(db, "NOPE")
 
