@@ -394,7 +394,7 @@ def compose(
                 MatchItem(
                     call=summary,
                     score=m.score,
-                    reason=reason_from_explanation(m.explanation),
+                    reason=reason_from_explanation(m.explanation, recipient.language),
                     teams=world.teams_with(member.id, m.call_id),
                 )
             )

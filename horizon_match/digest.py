@@ -23,7 +23,13 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from horizon_match.translations import STRINGS, format_date, format_money
+from horizon_match.translations import (
+    STRINGS,
+    TEAM_REASON_WORDS,
+    TEAM_REASONS,
+    format_date,
+    format_money,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PORTAL_TOPIC_PAGE = (
@@ -159,11 +165,16 @@ def portal_link(identifier: str, url: str | None) -> str:
     return PORTAL_TOPIC_PAGE.format(identifier=quote(identifier, safe=""))
 
 
-def reason_from_explanation(explanation: Mapping[str, object] | None) -> str:
+def reason_from_explanation(explanation: Mapping[str, object] | None, lang: str = "en") -> str:
     """One line from a stored match explanation: the terms member and call share and the
-    passage of the member's profile that fits best (or an explicit `reason`)."""
+    passage of the member's profile that fits best (or an explicit `reason`). In another
+    language than English the line is worded from the explanation's parts."""
     if not explanation:
         return ""
+    if lang != "en" and lang in STRINGS:
+        local = _local_reason(explanation, STRINGS[lang])
+        if local:
+            return local
     for key in ("reason", "summary", "one_line"):
         value = explanation.get(key)
         if isinstance(value, str) and value.strip():
@@ -177,6 +188,55 @@ def reason_from_explanation(explanation: Mapping[str, object] | None) -> str:
         quoted = text if len(text) <= 110 else text[:107].rsplit(" ", 1)[0] + "..."
         line = f"{line} \u2014 \u201c{quoted}\u201d" if line else f"\u201c{quoted}\u201d"
     return line
+
+
+def team_reason(reason: str, lang: str) -> str:
+    """A partner's reason (worded in English by horizon_match.teams) in `lang`; unchanged
+    when it is English or not one of teams.py's sentences. Partner names and countries are
+    kept as they are."""
+    for pattern, wording in TEAM_REASONS.get(lang, ()):
+        found = re.fullmatch(pattern, reason)
+        if found is None:
+            continue
+        parts = {k: v or "" for k, v in found.groupdict().items()}
+        words = TEAM_REASON_WORDS.get(lang, {})
+        if parts.get("rest", "").startswith("; "):  # a lead's reason, then its track record
+            parts["rest"] = "; " + team_reason(parts["rest"][2:], lang)
+        for key in ("rest", "kinds"):
+            for english, local in words.items():
+                parts[key] = parts.get(key, "").replace(english, local)
+        return wording.format(**parts)
+    return reason
+
+
+def _local_reason(explanation: Mapping[str, object], words: Mapping[str, str]) -> str:
+    """The matcher's one-line reason (shared terms; the member's best text; track record)
+    in the words of another language; '' when the explanation has none of those parts."""
+    pieces = []
+    terms = explanation.get("shared_terms")
+    if isinstance(terms, list):
+        kept = [plain(t) for t in terms[:4] if isinstance(t, str) and plain(t)]
+        if kept:
+            pieces.append(f"{words['shared_terms']}: {', '.join(kept)}")
+    source = explanation.get("member_source")
+    source = source if isinstance(source, str) else ""
+    passage = explanation.get("member_passage")
+    if source.startswith("project: "):
+        pieces.append(words["your_project"].format(title=_clip(plain(source[9:]), 60)))
+    elif isinstance(passage, str) and plain(passage):
+        label = words.get(f"your_{source}", words["your_profile"])
+        pieces.append(f"{label}: \u201c{_clip(plain(passage), 70)}\u201d")
+    detail = explanation.get("track_detail")
+    if isinstance(detail, Mapping) and detail.get("in") in ("destination", "part"):
+        n = detail.get("projects")
+        if isinstance(n, int) and n > 0:
+            key = f"track_{detail['in']}_{'one' if n == 1 else 'many'}"
+            pieces.append(words[key].format(n=n, place=plain(str(detail.get("place", "")))))
+    return "; ".join(pieces)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 def _days_left(deadline: Deadline | None, as_of: date, words: Mapping[str, str]) -> str:
@@ -271,10 +331,10 @@ def _team_view(team: Team, recipient: Recipient, lang: str) -> dict[str, object]
                 "name": plain(p.name),
                 "role": role,
                 "country": plain(p.country),
-                "kind": plain(p.organisation_type),
+                "kind": words.get(f"kind_{p.organisation_type}", plain(p.organisation_type)),
                 "you": p.member_id is not None and p.member_id == recipient.member_id,
                 "aspects": [plain(a) for a in p.aspects if plain(a)],
-                "reasons": [plain(r) for r in p.reasons if plain(r)],
+                "reasons": [team_reason(plain(r), lang) for r in p.reasons if plain(r)],
             }
         )
     return {

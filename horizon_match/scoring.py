@@ -902,7 +902,7 @@ class Matcher:
             # everything read from arrays is read for the whole chunk at once: a NumPy scalar
             # per match and field cost more than the rest of an explanation
             parts = _parts(extra["features"][pair_rows, pair_calls])
-            tracks = _track_sentences(prepared, idx[pair_rows], pair_calls)
+            tracks = _track_details(prepared, idx[pair_rows], pair_calls)
             best_list = best.tolist()
             pair = 0
             for _, i, calls in chosen:
@@ -987,7 +987,7 @@ class Matcher:
             shared = shared_terms_of_rows(
                 prepared.lexical, prepared.profile_tfidf, i, prepared.call_tfidf, j, k=5
             )
-        track = _track_sentences(prepared, np.array([i]), np.array([j]))[0]
+        track = _track_details(prepared, np.array([i]), np.array([j]))[0]
         return self._explanation(prepared, i, j, best, _parts(feats[None, :])[0], shared, {},
                                  None, track)
 
@@ -1001,9 +1001,9 @@ class Matcher:
         shared: list[str],
         memo: dict[tuple[str, int], str],
         passages: tuple[int, int] | None,
-        track: str,
+        track: tuple[int, str, str] | None,
     ) -> dict[str, Any]:
-        """`explain` with the best unit (-1: none), the signal parts, the track-record sentence
+        """`explain` with the best unit (-1: none), the signal parts, the track-record detail
         and possibly the best (member passage, call passage) already known; `memo` keeps short
         texts across the matches of a run (the same call passages recur for every member)."""
         call = prepared.calls[j]
@@ -1029,7 +1029,9 @@ class Matcher:
                 unit.kind if unit.kind != "project" else f"project: {_short(memo, unit.label, 80)}"
             )
         if track:
-            explanation["track"] = track
+            explanation["track"] = track_sentence(*track)
+            projects, level, place = track
+            explanation["track_detail"] = {"projects": projects, "in": level, "place": place}
         explanation["reason"] = _reason_line(explanation, call, memo)
         return explanation
 
@@ -1319,25 +1321,34 @@ def _track_tables(
     return counts, track_n, kind_n
 
 
-def _track_sentences(prepared: Prepared, profiles: np.ndarray, calls: np.ndarray) -> list[str]:
+def _track_details(
+    prepared: Prepared, profiles: np.ndarray, calls: np.ndarray
+) -> list[tuple[int, str, str] | None]:
     """For each (profile, call) pair, the member's past projects in the call's destination
-    (else its programme part), as a sentence; '' when it has none."""
+    (else its programme part): (count, "destination" or "part", its name); None when it has
+    none. Kept as parts so that emails can word it in the member's language."""
     dest = prepared.track_counts["dest"][profiles, prepared.call_codes["dest"][calls]].tolist()
     part = prepared.track_counts["part"][profiles, prepared.call_codes["part"][calls]].tolist()
     known = (prepared.track_n[profiles] > 0).tolist()
-    out = []
+    out: list[tuple[int, str, str] | None] = []
     for has, d, p, j in zip(known, dest, part, calls.tolist(), strict=True):
         if not has:
-            out.append("")
+            out.append(None)
         elif d:
-            place = prepared.call_places[j]
-            out.append(f"{int(d)} past project{'s' if d > 1 else ''} in this destination "
-                       f"({place.destination})")
+            out.append((int(d), "destination", prepared.call_places[j].destination))
         elif p:
-            out.append(f"{int(p)} past project{'s' if p > 1 else ''} in {prepared.call_places[j].part}")
+            out.append((int(p), "part", prepared.call_places[j].part))
         else:
-            out.append("")
+            out.append(None)
     return out
+
+
+def track_sentence(projects: int, level: str, place: str) -> str:
+    """The English sentence of a track-record detail."""
+    plural = "s" if projects > 1 else ""
+    if level == "destination":
+        return f"{projects} past project{plural} in this destination ({place})"
+    return f"{projects} past project{plural} in {place}"
 
 
 _PART_FEATURES = {"dense": "dense_top3", "lexical": "lexical", "destination": "dest_profile",

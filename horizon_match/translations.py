@@ -70,6 +70,21 @@ STRINGS: dict[str, dict[str, str]] = {
         "calendar_name": "EU call deadlines",
         "event_summary": "Deadline: {title} ({identifier})",
         "alarm": "Deadline in 7 days: {identifier}",
+        "kind_company": "company",
+        "kind_university": "university",
+        "kind_research": "research",
+        "kind_public": "public body",
+        "kind_other": "other",
+        # a match's reason, worded from the parts the matcher stores
+        "shared_terms": "shared terms",
+        "your_project": "your project “{title}”",
+        "your_description": "your description",
+        "your_keywords": "your keywords",
+        "your_profile": "your profile",
+        "track_destination_one": "1 past project in this destination ({place})",
+        "track_destination_many": "{n} past projects in this destination ({place})",
+        "track_part_one": "1 past project in {place}",
+        "track_part_many": "{n} past projects in {place}",
     },
     "it": {
         "subject_one": "1 nuovo bando UE per {name}",
@@ -119,6 +134,49 @@ STRINGS: dict[str, dict[str, str]] = {
         "calendar_name": "Scadenze bandi UE",
         "event_summary": "Scadenza: {title} ({identifier})",
         "alarm": "Scadenza tra 7 giorni: {identifier}",
+        "kind_company": "impresa",
+        "kind_university": "università",
+        "kind_research": "ente di ricerca",
+        "kind_public": "ente pubblico",
+        "kind_other": "altro",
+        "shared_terms": "termini in comune",
+        "your_project": "il vostro progetto “{title}”",
+        "your_description": "la vostra descrizione",
+        "your_keywords": "le vostre parole chiave",
+        "your_profile": "il vostro profilo",
+        "track_destination_one": "1 vostro progetto passato in questa destination ({place})",
+        "track_destination_many": "{n} vostri progetti passati in questa destination ({place})",
+        "track_part_one": "1 vostro progetto passato in {place}",
+        "track_part_many": "{n} vostri progetti passati in {place}",
+    },
+}
+
+
+# Why a partner is in a proposed team: horizon_match.teams words these in English (they are
+# stored with the team and shown by the CLI); an email in another language rewords them here.
+# Each pattern is one of teams.py's sentences; a reason that matches none stays as it is.
+TEAM_REASONS: dict[str, list[tuple[str, str]]] = {
+    "it": [
+        (r"club member leading the team(?P<rest>;.*)?", "socio del club alla guida del team{rest}"),
+        (r"leads the team(?P<rest>;.*)?", "guida il team{rest}"),
+        (r"club member", "socio del club"),
+        (r"1 EU project(?P<rest>,.*)?", "1 progetto UE{rest}"),
+        (r"(?P<n>\d+) EU projects(?P<rest>,.*)?", "{n} progetti UE{rest}"),
+        (r"adds a partner from (?P<country>.+)", "aggiunge un partner da {country}"),
+        (r"worked before with (?P<names>.+)", "ha già lavorato con {names}"),
+        (r"brings (?P<kinds>.+)", "porta {kinds}"),
+        (r"covers what the team lacks", "copre ciò che manca al team"),
+    ],
+}
+TEAM_REASON_WORDS: dict[str, dict[str, str]] = {
+    "it": {
+        " as coordinator": " come coordinatore",
+        "a university or research organisation": "un'università o un ente di ricerca",
+        "an industrial partner (company)": "un partner industriale (impresa)",
+        "an SME": "una PMI",
+        "a public body (end user or public buyer)": "un ente pubblico (utente finale o "
+        "acquirente pubblico)",
+        " and ": " e ",
     },
 }
 

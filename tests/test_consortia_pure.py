@@ -447,3 +447,31 @@ def test_the_mix_the_action_needs_is_reported() -> None:
     team = build_team(lead, [de, fr], np.zeros((3, 3)), _request(3, kind="IA", aspects=1))
     assert team.eligible
     assert any("industrial partner" in m for m in team.missing)
+
+
+def test_every_reason_teams_write_has_an_italian_wording() -> None:
+    """Italian emails reword the partners' reasons (horizon_match.digest.team_reason): a
+    sentence changed here without its pattern there would reach Italian members in English."""
+    from dataclasses import replace
+
+    from horizon_match.digest import team_reason
+
+    lead = _cand(0, "lead", "IT", [0.5, 0.1], member="lead")
+    outsider_lead = replace(_cand(0, "lead", "IT", [0.5, 0.1]), projects=3)
+    pool = [
+        _cand(1, "member", "IT", [0.1, 0.5], member="m2"),
+        replace(_cand(2, "de", "DE", [0.3, 0.3], kind="company", sme=True), projects=4),
+        replace(_cand(3, "fr", "FR", [0.2, 0.4], kind="public"), projects=1),
+        _cand(4, "nl", "NL", [0.1, 0.6], kind="company"),
+    ]
+    shared = np.zeros((5, 5))
+    shared[0, 2] = shared[2, 0] = 1
+    reasons = set()
+    for first in (lead, outsider_lead):
+        for kind in ("RIA", "IA", "CSA"):
+            team = build_team(first, pool, shared, _request(4, kind=kind, aspects=2))
+            reasons.update(r for m in team.members for r in m.reasons)
+    starts = {r.split(" ")[0] for r in reasons}
+    assert {"club", "leads", "worked", "brings", "adds"} <= starts, reasons
+    for reason in reasons:
+        assert team_reason(reason, "it") != reason, reason

@@ -140,9 +140,10 @@ def test_italian_member_gets_italian_fixed_text() -> None:
     text = msg.get_body(preferencelist=("plain",)).get_content()
     assert msg["Subject"] == "2 nuovi bandi UE per ACME Robotics"
     for needle in ("Buongiorno ACME Robotics", "Scadenza: 15 aprile 2026", "mancano 44 giorni",
-                   "4.500.000 EUR", "Tipo di azione", "coordinatore", "In scadenza", "(voi)"):
+                   "4.500.000 EUR", "Tipo di azione", "coordinatore", "In scadenza", "(voi)",
+                   "IT, impresa", "IT, università"):
         assert needle in text, needle
-    assert "days left" not in text
+    assert "days left" not in text and ", university" not in text
 
 
 def test_html_in_call_texts_never_reaches_the_html_part_as_markup() -> None:
@@ -227,6 +228,57 @@ def test_unsubscribe_token_roundtrip_and_forgery() -> None:
     other = make_unsubscribe_token("s3cret", "beta").split(".")[0] + "." + token.split(".")[1]
     with pytest.raises(InputError):
         read_unsubscribe_token("s3cret", other)
+
+
+def test_match_reason_is_worded_in_the_recipients_language() -> None:
+    """The matcher stores its reason in English and its parts beside it; an Italian digest
+    words the reason from the parts (the English line in an Italian email read as a bug)."""
+    explanation = {
+        "reason": "shared terms: hydrogen, ports; your project \u201cH2PORTS\u201d; "
+                  "2 past projects in this destination (CL5/D2)",
+        "shared_terms": ["hydrogen", "ports", "fuel cells", "<b>bunkering</b>", "ships"],
+        "member_source": "project: H2PORTS",
+        "member_passage": "Idrogeno verde nei porti",
+        "track_detail": {"projects": 2, "in": "destination", "place": "CL5/D2"},
+    }
+    assert reason_from_explanation(explanation) == plain(explanation["reason"])
+    assert reason_from_explanation(explanation, "it") == (
+        "termini in comune: hydrogen, ports, fuel cells, bunkering; "
+        "il vostro progetto \u201cH2PORTS\u201d; "
+        "2 vostri progetti passati in questa destination (CL5/D2)")
+    described = {"shared_terms": [], "member_source": "description",
+                 "member_passage": "Start-up genovese che progetta veicoli subacquei autonomi " * 3,
+                 "track_detail": {"projects": 1, "in": "part", "place": "CL5"}}
+    line = reason_from_explanation(described, "it")
+    assert line.startswith("la vostra descrizione: \u201cStart-up genovese")
+    assert line.endswith("\u2026\u201d; 1 vostro progetto passato in CL5")
+    assert reason_from_explanation({"member_source": "keywords", "member_passage": "ROV"}, "it") == (
+        "le vostre parole chiave: \u201cROV\u201d")
+    # an explanation without parts keeps its stored line; an unknown language is English
+    assert reason_from_explanation({"reason": "robotics"}, "it") == "robotics"
+    assert reason_from_explanation(explanation, "xx") == plain(explanation["reason"])
+
+
+def test_team_reasons_are_worded_in_the_recipients_language() -> None:
+    from horizon_match.digest import team_reason
+
+    cases = {
+        "club member leading the team; 3 EU projects, 2 as coordinator":
+            "socio del club alla guida del team; 3 progetti UE, 2 come coordinatore",
+        "leads the team": "guida il team",
+        "club member": "socio del club",
+        "1 EU project": "1 progetto UE",
+        "adds a partner from EL": "aggiunge un partner da EL",
+        # names are kept as they are, "and" included
+        "worked before with SCIENCE and SOCIETY LAB, UNIGE": "ha già lavorato con SCIENCE and SOCIETY LAB, UNIGE",
+        "brings a university or research organisation and an SME":
+            "porta un'università o un ente di ricerca e una PMI",
+        "covers what the team lacks": "copre ciò che manca al team",
+        "a reason teams.py does not write": "a reason teams.py does not write",
+    }
+    for english, italian in cases.items():
+        assert team_reason(english, "it") == italian
+        assert team_reason(english, "en") == english
 
 
 def test_small_helpers() -> None:

@@ -138,6 +138,8 @@ def test_track_record_lifts_calls_in_known_destinations() -> None:
     ranked = matcher.rank(prepared, 2)[0]
     assert calls[ranked[0].call_index].key == "HORIZON-CL5-2026-D3-01-07"
     assert "CL5/D3" in ranked[0].explanation["track"]
+    # and its parts, for emails worded in another language
+    assert ranked[0].explanation["track_detail"] == {"projects": 2, "in": "destination", "place": "CL5/D3"}
 
 
 def test_empty_profile_gets_nothing_and_calls_without_text_still_rank() -> None:
