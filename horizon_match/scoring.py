@@ -1029,7 +1029,7 @@ class Matcher:
                 unit.kind if unit.kind != "project" else f"project: {_short(memo, unit.label, 80)}"
             )
         if track:
-            explanation["track"] = track_sentence(*track)
+            explanation["track"] = _track_sentence(*track)
             projects, level, place = track
             explanation["track_detail"] = {"projects": projects, "in": level, "place": place}
         explanation["reason"] = _reason_line(explanation, call, memo)
@@ -1343,7 +1343,7 @@ def _track_details(
     return out
 
 
-def track_sentence(projects: int, level: str, place: str) -> str:
+def _track_sentence(projects: int, level: str, place: str) -> str:
     """The English sentence of a track-record detail."""
     plural = "s" if projects > 1 else ""
     if level == "destination":
