@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from horizon_match.translations import (
     STRINGS,
+    TEAM_MISSING,
     TEAM_REASON_WORDS,
     TEAM_REASONS,
     format_date,
@@ -194,19 +195,31 @@ def team_reason(reason: str, lang: str) -> str:
     """A partner's reason (worded in English by horizon_match.teams) in `lang`; unchanged
     when it is English or not one of teams.py's sentences. Partner names and countries are
     kept as they are."""
-    for pattern, wording in TEAM_REASONS.get(lang, ()):
-        found = re.fullmatch(pattern, reason)
+    return _reword(reason, TEAM_REASONS.get(lang, ()), lang)
+
+
+def team_missing(line: str, lang: str) -> str:
+    """What a proposed team still lacks (horizon_match.eligibility / teams, in English) in
+    `lang`; unchanged when it is English or not one of their sentences."""
+    return _reword(line, TEAM_MISSING.get(lang, ()), lang)
+
+
+def _reword(text: str, patterns: Iterable[tuple[str, str]], lang: str) -> str:
+    words = TEAM_REASON_WORDS.get(lang, {})
+    for pattern, wording in patterns:
+        found = re.fullmatch(pattern, text)
         if found is None:
             continue
         parts = {k: v or "" for k, v in found.groupdict().items()}
-        words = TEAM_REASON_WORDS.get(lang, {})
         if parts.get("rest", "").startswith("; "):  # a lead's reason, then its track record
             parts["rest"] = "; " + team_reason(parts["rest"][2:], lang)
-        for key in ("rest", "kinds"):
-            for english, local in words.items():
-                parts[key] = parts.get(key, "").replace(english, local)
+        # phrases of the rules and kinds inside the sentence, longest first so that a whole
+        # sentence is replaced before a word in it ("SME" in "often SMEs")
+        for key in ("rest", "kinds", "note"):
+            for english in sorted(words, key=len, reverse=True):
+                parts[key] = parts.get(key, "").replace(english, words[english])
         return wording.format(**parts)
-    return reason
+    return text
 
 
 def _local_reason(explanation: Mapping[str, object], words: Mapping[str, str]) -> str:
@@ -341,7 +354,7 @@ def _team_view(team: Team, recipient: Recipient, lang: str) -> dict[str, object]
         "title": words["team"].format(rank=team.rank),
         "partners": partners,
         "eligible": team.eligible,
-        "missing": [plain(m) for m in team.missing if plain(m)],
+        "missing": [team_missing(plain(m), lang) for m in team.missing if plain(m)],
     }
 
 

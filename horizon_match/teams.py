@@ -279,7 +279,9 @@ def _finish(everyone: list[Candidate], chosen: list[int], shared: np.ndarray,
         for k in wanted:
             if k not in kinds and k != "sme":
                 why = KIND_WHY.get(request.rule.kind)
-                missing.append(f"no {KIND_WORDS[k]} in the team" + (f": {why}" if why else ""))
+                # KIND_WORDS carry an article ("brings an SME"): "no SME in the team"
+                bare = KIND_WORDS[k].split(" ", 1)[1]
+                missing.append(f"no {bare} in the team" + (f": {why}" if why else ""))
     notes = []
     if team and team[0].coordinated == 0 and not request.rule.single_beneficiary:
         notes.append(f"{team[0].name} has not coordinated a project in the partner pool yet")

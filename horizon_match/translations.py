@@ -168,6 +168,38 @@ TEAM_REASONS: dict[str, list[tuple[str, str]]] = {
         (r"covers what the team lacks", "copre ciò che manca al team"),
     ],
 }
+# What a proposed team still lacks: sentences of horizon_match.eligibility and teams.
+TEAM_MISSING: dict[str, list[tuple[str, str]]] = {
+    "it": [
+        (r"needs one organisation established in an EU member state or associated country "
+         r"\((?P<label>.+)\)",
+         "serve un'organizzazione stabilita in uno Stato membro UE o in un paese associato "
+         "({label})"),
+        (r"needs 1 more partner: a (?P<label>.+?) requires (?P<note>.+)",
+         "serve 1 partner in più: una {label} richiede {note}"),
+        (r"needs (?P<n>\d+) more partners: a (?P<label>.+?) requires (?P<note>.+)",
+         "servono {n} partner in più: una {label} richiede {note}"),
+        (r"needs a partner from another EU member state or associated country",
+         "serve un partner di un altro Stato membro UE o paese associato"),
+        (r"needs partners from (?P<n>\d+) more EU member states or associated countries "
+         r"\(the team covers none\)",
+         "servono partner di altri {n} Stati membri UE o paesi associati"),
+        (r"needs partners from (?P<n>\d+) more EU member states or associated countries "
+         r"\(the team covers (?P<names>.+)\)",
+         "servono partner di altri {n} Stati membri UE o paesi associati (il team copre {names})"),
+        (r"needs at least one partner established in an EU member state",
+         "serve almeno un partner stabilito in uno Stato membro UE"),
+        (r"needs (?P<n>\d+) public procurers \(buyers\) from (?P<m>\d+) different countries",
+         "servono {n} acquirenti pubblici di {m} paesi diversi"),
+        (r"partners from (?P<names>.+) do not count: only entities in EU member states or "
+         r"associated countries are eligible for funding by default",
+         "i partner di {names} non contano: di norma solo gli enti di Stati membri UE o paesi "
+         "associati possono ricevere finanziamenti"),
+        (r"only (?P<n>\d+) suitable organisation\(s\) found for a team of (?P<m>\d+)",
+         "trovate solo {n} organizzazioni adatte per un team di {m}"),
+        (r"no (?P<kinds>.+?) in the team(?P<rest>: .+)?", "nel team manca {kinds}{rest}"),
+    ],
+}
 TEAM_REASON_WORDS: dict[str, dict[str, str]] = {
     "it": {
         " as coordinator": " come coordinatore",
@@ -177,6 +209,33 @@ TEAM_REASON_WORDS: dict[str, dict[str, str]] = {
         "a public body (end user or public buyer)": "un ente pubblico (utente finale o "
         "acquirente pubblico)",
         " and ": " e ",
+        # after "no ... in the team", without their article
+        "university or research organisation": "un'università o un ente di ricerca",
+        "industrial partner (company)": "un partner industriale (impresa)",
+        "public body (end user or public buyer)": "un ente pubblico (utente finale o "
+        "acquirente pubblico)",
+        "SME": "una PMI",
+        # the consortium rules (eligibility.RULES and teams.KIND_WHY)
+        "at least 3 independent legal entities from 3 different EU member states or associated "
+        "countries, one of them in a member state": "almeno 3 enti giuridici indipendenti di 3 "
+        "diversi Stati membri UE o paesi associati, di cui uno in uno Stato membro",
+        ", with at least 2 public procurers (buyers) from 2 different countries": ", con almeno "
+        "2 acquirenti pubblici di 2 paesi diversi",
+        " (the standard rule; check the topic's conditions)": " (la regola generale; verificate "
+        "le condizioni del bando)",
+        "at least 1 legal entity from an EU member state or associated country": "almeno 1 ente "
+        "giuridico di uno Stato membro UE o paese associato",
+        "at least 3 independent legal entities from 3 different countries, 2 of them in EU "
+        "member states or associated countries": "almeno 3 enti giuridici indipendenti di 3 "
+        "paesi diversi, di cui 2 in Stati membri UE o paesi associati",
+        "research and innovation actions are usually led by research with industry": "le azioni "
+        "di ricerca e innovazione sono di solito guidate dalla ricerca insieme all'industria",
+        "innovation actions expect industry, often SMEs, to take up the results": "le azioni di "
+        "innovazione si aspettano che l'industria, spesso PMI, ne sfrutti i risultati",
+        "support actions usually involve research organisations and public bodies": "le azioni "
+        "di supporto coinvolgono di solito enti di ricerca ed enti pubblici",
+        "procurement actions are carried by public buyers with suppliers": "le azioni di appalto "
+        "sono condotte da acquirenti pubblici con i fornitori",
     },
 }
 

@@ -475,3 +475,30 @@ def test_every_reason_teams_write_has_an_italian_wording() -> None:
     assert {"club", "leads", "worked", "brings", "adds"} <= starts, reasons
     for reason in reasons:
         assert team_reason(reason, "it") != reason, reason
+
+
+def test_every_missing_line_has_an_italian_wording() -> None:
+    """Italian emails reword what a team still lacks (horizon_match.digest.team_missing)."""
+    from dataclasses import replace
+
+    from horizon_match.digest import team_missing
+    from horizon_match.eligibility import DEFAULT_RULE
+
+    lines = set()
+    for rule in (*RULES.values(), DEFAULT_RULE):
+        for team in ([], [TeamEntity("us", "US")], [TeamEntity("it", "IT"), TeamEntity("us", "US")],
+                     [TeamEntity("a", "IT"), TeamEntity("b", "IT"), TeamEntity("c", "IT"),
+                      TeamEntity("d", "IT", "public")],
+                     [TeamEntity("a", "NO"), TeamEntity("b", "CH"), TeamEntity("c", "IS")]):
+            lines.update(check_team(rule, team).missing)
+    # the team builder's own lines: too few partners found, a kind the action usually needs
+    lead = _cand(0, "lead", "IT", [0.5, 0.1], member="lead", kind="company")
+    for kind in ("RIA", "IA", "CSA", "PCP"):
+        for pool in ([], [replace(_cand(1, "de", "DE", [0.3, 0.3]), organisation_type="other")]):
+            lines.update(build_team(lead, pool, np.zeros((2, 2)), _request(4, kind=kind, aspects=2)).missing)
+    starts = {" ".join(line.split(" ")[:2]) for line in lines}
+    assert {"needs one", "needs 1", "needs 2", "needs a", "needs partners", "needs at",
+            "partners from", "only 1", "no university"} <= starts, sorted(lines)
+    for line in lines:
+        italian = team_missing(line, "it")
+        assert italian != line and "needs" not in italian and " the " not in italian, line
