@@ -54,7 +54,11 @@ _BOILERPLATE = re.compile(
     r"the|include a|describe|provide)|"
     r"applicants? (?:should|are invited|must|are encouraged)|selected projects|"
     r"dissemination|communication activities|exploitation|"
-    r"projects should contribute to (?:all|some|one or more) of the following",
+    r"projects should contribute to (?:all|some|one or more) of the following|"
+    # conditions and advice, not what the call is about (their rare words made labels such
+    # as "does, exclude" or "accordingly, earmark"; seen on the 2026-27 topics)
+    r"does not exclude|(?:is|are) excluded|(?:is|are) (?:strongly )?encouraged|"
+    r"international collaboration|earmark|work package|TRLs? \d|credible strategy",
     re.IGNORECASE,
 )
 _LABEL_STOP = re.compile(r"[,;:(]| – | - | which | that | in order to | so as to ")

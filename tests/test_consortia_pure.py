@@ -145,6 +145,15 @@ def test_sections_and_boilerplate() -> None:
     sentences = aspect_sentences(DESCRIPTION)
     assert any("solid state" in s for s in sentences)
     assert not any("SSH" in s or "cooperate with other projects" in s for s in sentences)
+    # conditions and advice of the 2026-27 topics, whose rare words made labels such as
+    # "does, exclude" or "accordingly, earmark"
+    advice = ("Expected Outcome: Robots inspect offshore pipelines with autonomous underwater vehicles. "
+              "While the scope prioritises software, it does not exclude the purchase of complementary "
+              "equipment. International collaboration is encouraged. Proposals should foresee a "
+              "dedicated work package and earmark the appropriate resources accordingly. "
+              "Recycling of end-of-life products is excluded from this topic.")
+    assert aspect_sentences(advice) == [
+        "Robots inspect offshore pipelines with autonomous underwater vehicles."]
 
 
 def test_split_aspects_groups_by_meaning_and_weights_sum_to_one() -> None:
