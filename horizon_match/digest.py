@@ -30,6 +30,7 @@ from horizon_match.translations import (
     TEAM_REASONS,
     format_date,
     format_money,
+    reason_line,
 )
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -173,7 +174,7 @@ def reason_from_explanation(explanation: Mapping[str, object] | None, lang: str 
     if not explanation:
         return ""
     if lang != "en" and lang in STRINGS:
-        local = _local_reason(explanation, STRINGS[lang])
+        local = plain(reason_line(_plain_parts(explanation), STRINGS[lang], _clip))
         if local:
             return local
     for key in ("reason", "summary", "one_line"):
@@ -222,30 +223,18 @@ def _reword(text: str, patterns: Iterable[tuple[str, str]], lang: str) -> str:
     return text
 
 
-def _local_reason(explanation: Mapping[str, object], words: Mapping[str, str]) -> str:
-    """The matcher's one-line reason (shared terms; the member's best text; track record)
-    in the words of another language; '' when the explanation has none of those parts."""
-    pieces = []
+def _plain_parts(explanation: Mapping[str, object]) -> dict[str, object]:
+    """The texts of a stored explanation as plain text, each on its own (as every text of a
+    message is): markup in one must not run into its neighbours."""
+    clean = dict(explanation)
     terms = explanation.get("shared_terms")
     if isinstance(terms, list):
-        kept = [plain(t) for t in terms[:4] if isinstance(t, str) and plain(t)]
-        if kept:
-            pieces.append(f"{words['shared_terms']}: {', '.join(kept)}")
-    source = explanation.get("member_source")
-    source = source if isinstance(source, str) else ""
-    passage = explanation.get("member_passage")
-    if source.startswith("project: "):
-        pieces.append(words["your_project"].format(title=_clip(plain(source[9:]), 60)))
-    elif isinstance(passage, str) and plain(passage):
-        label = words.get(f"your_{source}", words["your_profile"])
-        pieces.append(f"{label}: \u201c{_clip(plain(passage), 70)}\u201d")
-    detail = explanation.get("track_detail")
-    if isinstance(detail, Mapping) and detail.get("in") in ("destination", "part"):
-        n = detail.get("projects")
-        if isinstance(n, int) and n > 0:
-            key = f"track_{detail['in']}_{'one' if n == 1 else 'many'}"
-            pieces.append(words[key].format(n=n, place=plain(str(detail.get("place", "")))))
-    return "; ".join(pieces)
+        clean["shared_terms"] = [plain(t) for t in terms if isinstance(t, str)]
+    for key in ("member_source", "member_passage"):
+        value = explanation.get(key)
+        if isinstance(value, str):
+            clean[key] = plain(value)
+    return clean
 
 
 def _clip(text: str, limit: int) -> str:

@@ -49,6 +49,7 @@ from horizon_match.features import ORGANISATION_TYPES, TRACK_FEATURES, action_ki
 from horizon_match.lexical import LexicalIndex, shared_terms_of_pairs, shared_terms_of_rows
 from horizon_match.progress import NULL_PROGRESS, Progress
 from horizon_match.ranker import DestinationProfiles, RankerModel
+from horizon_match.translations import STRINGS, reason_line, track_sentence
 
 # a past project is embedded by its first passages: title and the opening of its summary say
 # what it is about (measured on CORDIS: as good as the whole text, at a third of the cost)
@@ -1006,7 +1007,6 @@ class Matcher:
         """`explain` with the best unit (-1: none), the signal parts, the track-record detail
         and possibly the best (member passage, call passage) already known; `memo` keeps short
         texts across the matches of a run (the same call passages recur for every member)."""
-        call = prepared.calls[j]
         group = prepared.groups[prepared.profile_group[i]]
         explanation: dict[str, Any] = {
             "member_source": "",
@@ -1029,10 +1029,12 @@ class Matcher:
                 unit.kind if unit.kind != "project" else f"project: {_short(memo, unit.label, 80)}"
             )
         if track:
-            explanation["track"] = _track_sentence(*track)
             projects, level, place = track
+            # the parts too, so that an email in another language can word it again
             explanation["track_detail"] = {"projects": projects, "in": level, "place": place}
-        explanation["reason"] = _reason_line(explanation, call, memo)
+            explanation["track"] = track_sentence(explanation["track_detail"], STRINGS["en"])
+        explanation["reason"] = reason_line(
+            explanation, STRINGS["en"], lambda text, limit: _short(memo, text, limit))
         return explanation
 
 
@@ -1343,14 +1345,6 @@ def _track_details(
     return out
 
 
-def _track_sentence(projects: int, level: str, place: str) -> str:
-    """The English sentence of a track-record detail."""
-    plural = "s" if projects > 1 else ""
-    if level == "destination":
-        return f"{projects} past project{plural} in this destination ({place})"
-    return f"{projects} past project{plural} in {place}"
-
-
 _PART_FEATURES = {"dense": "dense_top3", "lexical": "lexical", "destination": "dest_profile",
                   "track": "dest_share"}
 _PART_COLUMNS = [_F[name] for name in _PART_FEATURES.values()]
@@ -1362,21 +1356,3 @@ def _parts(feats: np.ndarray) -> list[dict[str, float]]:
     values = np.round(feats[:, _PART_COLUMNS].astype(np.float64), 4).tolist()
     names = list(_PART_FEATURES)
     return [dict(zip(names, row, strict=True)) for row in values]
-
-
-def _reason_line(
-    explanation: dict[str, Any], call: CallDoc, memo: dict[tuple[str, int], str] | None = None
-) -> str:
-    """One line for an email: shared terms, the best matching member text, track record."""
-    memo = {} if memo is None else memo
-    pieces = []
-    if explanation["shared_terms"]:
-        pieces.append("shared terms: " + ", ".join(explanation["shared_terms"][:4]))
-    source = explanation.get("member_source") or ""
-    if source.startswith("project: "):
-        pieces.append(f"your project \u201c{_short(memo, source[9:], 60)}\u201d")
-    elif explanation.get("member_passage"):
-        pieces.append(f"your {source or 'profile'}: \u201c{_short(memo, explanation['member_passage'], 70)}\u201d")
-    if explanation.get("track"):
-        pieces.append(explanation["track"])
-    return "; ".join(pieces)

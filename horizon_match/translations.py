@@ -6,7 +6,7 @@ portal and the matcher wrote them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 
 LANGUAGES = ("en", "it")
@@ -262,3 +262,42 @@ def format_money(amount: float, lang: str) -> str:
     if lang == "it":
         return whole.replace(",", ".") + " EUR"
     return "EUR " + whole
+
+
+def track_sentence(detail: object, words: Mapping[str, str]) -> str:
+    """A match's track record ({"projects": n, "in": "destination" | "part", "place": ...},
+    as the matcher stores it) as a sentence in `words`' language; '' when there is none."""
+    if not isinstance(detail, Mapping) or detail.get("in") not in ("destination", "part"):
+        return ""
+    n = detail.get("projects")
+    if not isinstance(n, int) or n <= 0:
+        return ""
+    key = f"track_{detail['in']}_{'one' if n == 1 else 'many'}"
+    return words[key].format(n=n, place=detail.get("place", ""))
+
+
+def reason_line(
+    explanation: Mapping[str, object], words: Mapping[str, str], clip: Callable[[str, int], str]
+) -> str:
+    """A match's one line for an email, in `words`' language: the terms member and call
+    share, the member's text that fits best, its track record ('' when none of those).
+    `clip(text, limit)` shortens a quoted text. The matcher writes the English line with it
+    when it explains a match; an email in another language words it again from the parts."""
+    pieces = []
+    terms = explanation.get("shared_terms")
+    if isinstance(terms, list):
+        kept = [t for t in terms[:4] if isinstance(t, str) and t]
+        if kept:
+            pieces.append(f"{words['shared_terms']}: {', '.join(kept)}")
+    source = explanation.get("member_source")
+    source = source if isinstance(source, str) else ""
+    passage = explanation.get("member_passage")
+    if source.startswith("project: "):
+        pieces.append(words["your_project"].format(title=clip(source[9:], 60)))
+    elif isinstance(passage, str) and passage:
+        label = words.get(f"your_{source}", words["your_profile"])
+        pieces.append(f"{label}: \u201c{clip(passage, 70)}\u201d")
+    track = track_sentence(explanation.get("track_detail"), words)
+    if track:
+        pieces.append(track)
+    return "; ".join(pieces)
