@@ -28,6 +28,7 @@ from horizon_match.call_filters import WIDENING_COUNTRIES
 from horizon_match.evaluation import read_cordis_folder, topic_folds
 from horizon_match.features import parse_identifier
 from horizon_match.training import TrainingOptions
+from task_a_stats import size_bucket  # noqa: E402  (this folder, as the script's own)
 
 ROOT = Path(__file__).resolve().parent.parent
 MISSING = 10_000  # rank of a target below the 100 topics the file holds per query
@@ -67,9 +68,7 @@ def main() -> None:
                 rank = rank_without_own = MISSING
             ranks.append(rank)
             without_own.append(rank_without_own)
-            size = len(q.profile_ids)
-            bucket = "30+" if size >= 30 else f"{size // 5 * 5}-{size // 5 * 5 + 4}"
-            groups["profile projects"][bucket].append(rank)
+            groups["profile projects"][size_bucket(len(q.profile_ids))].append(rank)
             groups["kind of organisation"][q.activity_type or "?"].append(rank)
             groups["target's programme part"][parse_identifier(q.target_topic).part or "?"].append(rank)
             groups["Widening country"][str(q.country in WIDENING_COUNTRIES)].append(rank)

@@ -59,7 +59,7 @@ def main() -> None:
 
 
 def size_bucket(n: int) -> str:
-    """The bins of benchmarks/task_a_breakdown.py, so the two outputs read side by side."""
+    """Profile-size bins, shared with benchmarks/task_a_breakdown.py so the two read side by side."""
     return "30+" if n >= 30 else f"{n // 5 * 5}-{n // 5 * 5 + 4}"
 
 
